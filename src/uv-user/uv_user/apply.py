@@ -1,0 +1,239 @@
+"""The imperative shell: carry out a Plan. Every write is staged, verified, then moved in."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import zipfile
+from typing import Dict, List, Optional, Sequence
+
+from . import paths, repair
+from .errors import UvUserError
+from .net import Fetcher
+from .plan import Plan
+from .facts import uv_version
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROFILE = """\
+# Installed by the uv-user dev container feature.
+# Login shells on Debian-family images reset PATH in /etc/profile; put the
+# user-owned project environment first again so `python` is the env's.
+case ":${PATH}:" in
+  *:/opt/uv-user/venv/bin:*) ;;
+  *) PATH="/opt/uv-user/venv/bin:${PATH}"; export PATH ;;
+esac
+"""
+ENTRYPOINT = """\
+#!/bin/sh
+# uv-user: at every container start, give /opt/uv-user back to the dev container
+# user (UID remaps, fresh volumes, `sudo uv ...`). Never blocks or fails a start.
+{command} repair --entrypoint || true
+exit 0
+"""
+COMMAND = """\
+#!/bin/sh
+# uv-user command (doctor, repair): runs on the image's own python3.
+exec {python} -E -s {share}/uv-user.py "$@"
+"""
+
+
+def write_atomic(path: str, content: str, mode: int = 0o644) -> None:
+    """Write beside the target, fsync-free but atomic for readers: os.replace."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".uv-user-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def run(cmd: Sequence[str], env: Optional[Dict[str, str]] = None, what: str = "") -> str:
+    result = subprocess.run(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, check=False)
+    output = result.stdout.decode("utf-8", "replace")
+    if result.returncode != 0:
+        last = [line for line in output.splitlines() if line.strip()][-3:]
+        raise UvUserError("{} failed ({}): {}".format(what or cmd[0], result.returncode, " | ".join(last)),
+                          changed=True)
+    return output
+
+
+def install_uv(plan: Plan, fetcher: Fetcher, log) -> None:
+    """Download, verify the sha256 before writing anything, extract, check it runs, move in."""
+    wheel = plan.uv.wheel
+    assert wheel is not None
+    os.makedirs(paths.BIN_DIR, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".uv-user-", dir=paths.BIN_DIR)
+    try:
+        archive = os.path.join(staging, wheel.filename)
+        log("downloading " + wheel.url)
+        with open(archive, "wb") as out:
+            fetcher.download(wheel.url, out, wheel.sha256)
+        staged = extract_binaries(archive, plan.uv.version, staging)
+        got = uv_version(staged["uv"])
+        if got != plan.uv.version:
+            raise UvUserError("the downloaded uv reports version {!r}, expected {}; check indexUrl".format(
+                got, plan.uv.version))
+        for name, path in staged.items():
+            os.replace(path, os.path.join(paths.BIN_DIR, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def extract_binaries(archive: str, version: str, into: str) -> Dict[str, str]:
+    """uv and uvx from the wheel's data/scripts, with safe names and exec bits."""
+    wanted = {"uv-{}.data/scripts/{}".format(version, name): name for name in ("uv", "uvx")}
+    found = {}
+    try:
+        with zipfile.ZipFile(archive) as wheel:
+            for member in wheel.namelist():
+                name = wanted.get(member)
+                if name is None:
+                    continue
+                target = os.path.join(into, name)
+                with wheel.open(member) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.chmod(target, 0o755)
+                found[name] = target
+    except zipfile.BadZipFile:
+        raise UvUserError("{} is not a valid wheel; check indexUrl".format(os.path.basename(archive)))
+    if "uv" not in found:
+        raise UvUserError("{} has no uv binary; check indexUrl".format(os.path.basename(archive)))
+    return found
+
+
+def build_env(plan: Plan) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "UV_NO_CACHE": "1",
+        "UV_PYTHON_INSTALL_DIR": paths.PYTHONS,
+        "UV_PYTHON_DOWNLOADS": "never",
+    })
+    for key in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
+        env.pop(key, None)
+    return env
+
+
+def create_venv(plan: Plan, log) -> None:
+    if plan.venv == "keep":
+        return
+    cmd = [plan.uv.binary, "venv", "--no-config", "--python", plan.python]
+    if plan.venv == "recreate":
+        cmd.append("--clear")
+    log("creating {} with {}".format(paths.VENV, plan.python))
+    run(cmd + [paths.VENV], env=build_env(plan), what="uv venv")
+
+
+def write_uv_toml(plan: Plan, log) -> None:
+    """Validate the merged file with the installed uv (it rejects unknown keys), then write it."""
+    if not plan.uv_toml_changed:
+        return
+    attempts = [plan.uv_toml]
+    for alias in plan.cert_keys[1:]:
+        attempts.append(plan.uv_toml.replace(plan.cert_keys[0] + " = ", alias + " = ", 1))
+    problem = ""
+    for text in attempts:
+        problem = validate_uv_toml(plan.uv.binary, text)
+        if not problem:
+            write_atomic(paths.UV_TOML, text)
+            log("wrote " + paths.UV_TOML)
+            return
+    raise UvUserError("uv {} rejects the merged {} ({}); fix or remove the existing file".format(
+        plan.uv.version, paths.UV_TOML, problem), changed=True)
+
+
+def validate_uv_toml(uv: str, text: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="uv-user-") as tmp:
+        candidate = os.path.join(tmp, "uv.toml")
+        with open(candidate, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        result = subprocess.run([uv, "--config-file", candidate, "cache", "dir"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, check=False)
+    if result.returncode == 0:
+        return ""
+    lines = [l.strip() for l in result.stderr.decode("utf-8", "replace").splitlines() if l.strip()]
+    return lines[-1] if lines else "exit {}".format(result.returncode)
+
+
+def write_completions(plan: Plan, log) -> None:
+    uvx = os.path.join(os.path.dirname(plan.uv.binary), "uvx")
+    for shell, (uv_file, uvx_file) in sorted(paths.COMPLETION_FILES.items()):
+        for binary, args, target in ((plan.uv.binary, ["generate-shell-completion", shell], uv_file),
+                                     (uvx, ["--generate-shell-completion", shell], uvx_file)):
+            if not os.path.exists(binary):
+                continue
+            result = subprocess.run([binary] + args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
+            if result.returncode == 0 and result.stdout:
+                write_atomic(target, result.stdout.decode("utf-8", "replace"))
+            else:
+                log("note: {} cannot generate {} completion; skipped".format(binary, shell))
+    log("installed shell completion for bash, zsh and fish")
+
+
+def install_command(plan: Plan, log) -> None:
+    """Copy this package to the share dir and put ``uv-user`` and the entrypoint in place."""
+    os.makedirs(os.path.dirname(paths.SHARE), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".uv-user-", dir=os.path.dirname(paths.SHARE))
+    try:
+        shutil.copytree(HERE, os.path.join(staging, "uv_user"),
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copy2(os.path.join(os.path.dirname(HERE), "uv-user.py"), os.path.join(staging, "uv-user.py"))
+        command = COMMAND.format(python=plan.python, share=paths.SHARE)
+        with open(os.path.join(staging, "entrypoint.sh"), "w", encoding="utf-8") as handle:
+            handle.write(ENTRYPOINT.format(command=paths.COMMAND))
+        with open(os.path.join(staging, "install.json"), "w", encoding="utf-8") as handle:
+            json.dump(plan.record, handle, indent=2, sort_keys=True)
+        for root, dirs, files in os.walk(staging):
+            os.chmod(root, 0o755)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o755 if name.endswith(".sh") else 0o644)
+        subprocess.run([plan.python, "-m", "compileall", "-q", staging], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        old = paths.SHARE + ".old"
+        shutil.rmtree(old, ignore_errors=True)
+        if os.path.lexists(paths.SHARE):
+            os.replace(paths.SHARE, old)
+        os.replace(staging, paths.SHARE)
+        shutil.rmtree(old, ignore_errors=True)
+        write_atomic(paths.COMMAND, command, 0o755)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    write_atomic(paths.PROFILE_SCRIPT, PROFILE)
+    log("installed {} and the start-time repair {}".format(paths.COMMAND, paths.ENTRYPOINT))
+
+
+def make_dirs(plan: Plan) -> None:
+    for directory in plan.dirs:
+        if os.path.islink(directory):
+            raise UvUserError("{} is a symlink; remove it and rebuild".format(directory), changed=True)
+        os.makedirs(directory, exist_ok=True)
+    os.chmod(paths.ROOT, 0o755)
+
+
+def own_tree(plan: Plan, log) -> None:
+    report = repair.repair(paths.ROOT, plan.user.uid, plan.user.gid)
+    if report.errors:
+        raise UvUserError("could not give {} to {}: {}".format(paths.ROOT, plan.user.name, report.errors[0]),
+                          changed=True)
+    log("{} entries under {} owned by {}".format(report.scanned, paths.ROOT, plan.user.name))
+
+
+def apply(plan: Plan, fetcher: Optional[Fetcher], log) -> None:
+    if plan.uv.action == "download":
+        assert fetcher is not None
+        install_uv(plan, fetcher, log)
+    make_dirs(plan)
+    create_venv(plan, log)
+    write_uv_toml(plan, log)
+    if plan.completions:
+        write_completions(plan, log)
+    install_command(plan, log)
+    own_tree(plan, log)

@@ -1,0 +1,155 @@
+"""``uv-user`` subcommands: install (build time), repair (every start).
+
+Each phase reads as the plan it carries out: read options → inspect the image →
+make the plan (pure) → print it → apply it. Expected failures end in one
+``uv-user:`` line; only a bug prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+from typing import List, Optional
+
+from . import __version__, paths, repair
+from .errors import UvUserError
+
+
+def log(message: str) -> None:
+    print("uv-user: " + message, flush=True)
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from . import apply, facts, index, options, plan
+    from .net import Fetcher
+
+    chosen = options.read(os.environ)
+    found = facts.gather(dict(os.environ))
+    if not found.is_root and not args.dry_run:
+        raise UvUserError("install must run as root (the devcontainers CLI does this); use --dry-run to preview")
+    fetcher: Optional[Fetcher] = None
+    files: list = []
+    available: list = []
+    if plan.needs_index(chosen, found):
+        fetcher = Fetcher()
+        files, versions = index.fetch_project(fetcher, chosen.index_url)
+        available = sorted(versions)
+    the_plan = plan.make_plan(chosen, found, files, available)
+    for line in plan.describe(the_plan):
+        log(line)
+    if args.dry_run:
+        print(json.dumps(the_plan.as_dict(), indent=2, sort_keys=True, default=str))
+        return 0
+    apply.apply(the_plan, fetcher, log)
+    log("done: uv {} for {}; the project environment is {}".format(
+        the_plan.uv.version, the_plan.user.name, paths.VENV))
+    return 0
+
+
+def recorded_user() -> str:
+    try:
+        with open(paths.RECORD, encoding="utf-8") as handle:
+            return str(json.load(handle).get("username", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+def sudo_works() -> bool:
+    if not shutil.which("sudo"):
+        return False
+    try:
+        return subprocess.run(["sudo", "-n", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    name = args.user or recorded_user()
+    if not name:
+        raise UvUserError("no user recorded in {}; rebuild the container or pass --user NAME".format(paths.RECORD))
+    try:
+        account = pwd.getpwnam(name)
+    except KeyError:
+        raise UvUserError("user {!r} no longer exists in this container; rebuild it or pass --user NAME".format(name))
+    uid, gid = account.pw_uid, account.pw_gid
+    deadline = time.monotonic() + args.max_seconds if args.max_seconds else None
+    report = repair.scan(args.root, uid, gid, deadline)
+    if not report.mismatches:
+        if report.incomplete:
+            log("ownership check of {} stopped after {} s; run `uv-user repair`".format(args.root, args.max_seconds))
+        return 0
+    count = len(report.mismatches)
+    first = report.mismatches[0]
+    if args.dry_run:
+        log("{} entries under {} are not owned by {} ({}:{}), e.g. {} ({}:{})".format(
+            count, args.root, name, uid, gid, first.path, first.uid, first.gid))
+        return 0
+    if os.geteuid() != 0:
+        if sudo_works():
+            cmd = ["sudo", "-n", paths.COMMAND, "repair", "--user", name, "--root", args.root]
+            if args.entrypoint:
+                cmd.append("--entrypoint")
+            return subprocess.run(cmd).returncode
+        raise UvUserError(
+            "{} entries under {} are not owned by {} ({}:{}) and this container runs as {} without sudo; "
+            "as root run: uv-user repair (e.g. docker exec -u root <container> uv-user repair)".format(
+                count, args.root, name, uid, gid, pwd.getpwuid(os.geteuid()).pw_name if _known_uid() else os.geteuid()))
+    repair.apply(report)
+    log("re-owned {} of {} entries under {} for {} ({}:{}){}".format(
+        report.changed, report.scanned, args.root, name, uid, gid,
+        "; {} could not be changed, e.g. {}".format(len(report.errors), report.errors[0]) if report.errors else ""))
+    return 0 if not report.errors else 1
+
+
+def _known_uid() -> bool:
+    try:
+        pwd.getpwuid(os.geteuid())
+        return True
+    except KeyError:
+        return False
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="uv-user", description="uv with a user-owned project environment.")
+    top.add_argument("--version", action="version", version="uv-user " + __version__)
+    sub = top.add_subparsers(dest="command")
+    install = sub.add_parser("install", help="install the feature (build time, as root)")
+    install.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    install.set_defaults(func=cmd_install)
+    rep = sub.add_parser("repair", help="give " + paths.ROOT + " back to the dev container user")
+    rep.add_argument("--dry-run", action="store_true", help="report mismatches and change nothing")
+    rep.add_argument("--entrypoint", action="store_true", help="container start: always exit 0, time-bounded")
+    rep.add_argument("--user", default="", help="owner to enforce (default: the user recorded at install)")
+    rep.add_argument("--root", default=paths.ROOT, help=argparse.SUPPRESS)
+    rep.add_argument("--max-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    rep.set_defaults(func=cmd_repair)
+    return top
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        parser().print_help()
+        return 2
+    if getattr(args, "entrypoint", False) and not args.max_seconds:
+        args.max_seconds = 30.0
+    try:
+        return args.func(args)
+    except UvUserError as exc:
+        print(exc.line(), file=sys.stderr, flush=True)
+        return 0 if getattr(args, "entrypoint", False) else 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the entrypoint must never fail a start
+        if getattr(args, "entrypoint", False):
+            print("uv-user: start-time repair hit an unexpected error ({}: {}); run `uv-user repair` to see it".format(
+                type(exc).__name__, exc), file=sys.stderr, flush=True)
+            return 0
+        raise

@@ -1,0 +1,114 @@
+"""Read a PyPI-compatible simple index page for uv: PEP 691 JSON, else PEP 503 HTML.
+
+Mirrors serve relative file links (``../../packages/...``), so every link is
+resolved against the URL of the page it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from html.parser import HTMLParser
+from typing import List, Optional, Set, Tuple
+
+from .errors import UvUserError
+from .net import Fetcher, is_loopback_host
+from .wheels import WheelFile, parse_wheel_name
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+ACCEPT = JSON_TYPE + ", text/html;q=0.1"
+DEFAULT_INDEX = "https://pypi.org/simple"
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def validate_index_url(raw: str) -> str:
+    """The normalized base URL; non-HTTPS is allowed only for loopback test indexes."""
+    value = raw.strip()
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or any(c in value for c in " \t\n'\"`$;\\"):
+        raise UvUserError(
+            "indexUrl {!r} is not an http(s) URL; use a simple index such as {}".format(raw, DEFAULT_INDEX)
+        )
+    if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
+        raise UvUserError(
+            "indexUrl {!r} is plain HTTP; use https:// (plain HTTP is only accepted for localhost)".format(raw)
+        )
+    return value.rstrip("/")
+
+
+def project_url(index_url: str) -> str:
+    return index_url.rstrip("/") + "/uv/"
+
+
+def _sha256_of(hashes: object) -> str:
+    value = hashes.get("sha256", "") if isinstance(hashes, dict) else ""
+    return value if isinstance(value, str) and _HEX64.match(value) else ""
+
+
+def parse_json(text: str, page_url: str) -> Tuple[List[WheelFile], Set[str]]:
+    """Files and versions from a PEP 691 page (``versions`` is PEP 700, optional)."""
+    try:
+        data = json.loads(text)
+        entries = data["files"]
+    except (ValueError, KeyError, TypeError):
+        raise UvUserError("{} is not a valid PEP 691 JSON page; check indexUrl".format(page_url))
+    files = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            continue
+        filename = entry.get("filename") or ""
+        files.append(WheelFile(
+            filename=filename,
+            url=urllib.parse.urljoin(page_url, entry["url"]),
+            sha256=_sha256_of(entry.get("hashes")),
+            yanked=bool(entry.get("yanked")),
+        ))
+    versions = data.get("versions") if isinstance(data, dict) else None
+    found = set(v for v in versions if isinstance(v, str)) if isinstance(versions, list) else set()
+    return files, found | _versions_of(files)
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: Optional[str] = None
+        self.links: List[Tuple[str, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: List[Tuple[str, Optional[str]]]) -> None:
+        found = dict(attrs)
+        if tag == "base" and found.get("href") and self.base is None:
+            self.base = found["href"]
+        elif tag == "a" and found.get("href"):
+            self.links.append((found["href"] or "", "data-yanked" in found))
+
+
+def parse_html(text: str, page_url: str) -> Tuple[List[WheelFile], Set[str]]:
+    """Files from a PEP 503 page; the hash comes from the ``#sha256=`` fragment."""
+    parser = _Anchors()
+    parser.feed(text)
+    base = urllib.parse.urljoin(page_url, parser.base) if parser.base else page_url
+    files = []
+    for href, yanked in parser.links:
+        url, _, fragment = urllib.parse.urljoin(base, href).partition("#")
+        name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+        algo, _, digest = fragment.partition("=")
+        files.append(WheelFile(name, url, digest if algo == "sha256" and _HEX64.match(digest) else "", yanked))
+    return files, _versions_of(files)
+
+
+def _versions_of(files: List[WheelFile]) -> Set[str]:
+    return {p[1] for p in (parse_wheel_name(f.filename) for f in files) if p and p[0] == "uv"}
+
+
+def fetch_project(fetcher: Fetcher, index_url: str) -> Tuple[List[WheelFile], Set[str]]:
+    """Ask for JSON, accept HTML; the page's own URL (after redirects) anchors relative links."""
+    url = project_url(index_url)
+    body, ctype, final_url = fetcher.text(url, ACCEPT)
+    if JSON_TYPE in ctype or ctype.startswith("application/json"):
+        files, versions = parse_json(body, final_url)
+    else:
+        files, versions = parse_html(body, final_url)
+    if not files:
+        raise UvUserError("{} lists no uv files; check that indexUrl is a simple index that mirrors uv".format(url))
+    return files, versions

@@ -1,0 +1,73 @@
+"""Fixed locations and the rules that keep uv-user inside its own tree.
+
+The layout is fixed because devcontainer-feature.json's containerEnv is static:
+it cannot depend on options, so neither can these paths.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+ROOT = "/opt/uv-user"
+VENV = ROOT + "/venv"
+CACHE = ROOT + "/cache"
+PYTHONS = ROOT + "/python"
+
+SHARE = "/usr/local/share/uv-user"
+RECORD = SHARE + "/install.json"
+ENTRYPOINT = SHARE + "/entrypoint.sh"
+BIN_DIR = "/usr/local/bin"
+COMMAND = BIN_DIR + "/uv-user"
+UV_TOML = "/etc/uv/uv.toml"
+PROFILE_SCRIPT = "/etc/profile.d/uv-user.sh"
+
+# Where shells look for system-wide completions, by shell.
+COMPLETION_FILES = {
+    "bash": ("/usr/share/bash-completion/completions/uv", "/usr/share/bash-completion/completions/uvx"),
+    "zsh": ("/usr/local/share/zsh/site-functions/_uv", "/usr/local/share/zsh/site-functions/_uvx"),
+    "fish": ("/usr/share/fish/vendor_completions.d/uv.fish", "/usr/share/fish/vendor_completions.d/uvx.fish"),
+}
+
+# Directories no environment, cache or repair may ever be pointed at: re-owning
+# any of them for a user would hand that user the system.
+FORBIDDEN = frozenset(
+    ["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root",
+     "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local",
+     "/usr/local/bin", "/usr/local/lib", "/usr/sbin", "/var", "/workspaces"]
+)
+
+
+def normalize(path: str) -> str:
+    """Absolute, without ``..``/``.``/duplicate slashes; symlinks are not resolved."""
+    # normpath keeps a leading "//" (POSIX leaves it implementation-defined); Linux reads it as "/".
+    return "/" + posixpath.normpath(path).lstrip("/") if path.startswith("/") else ""
+
+
+def is_within(path: str, root: str) -> bool:
+    """True when ``path`` is ``root`` or below it, compared lexically."""
+    path, root = normalize(path), normalize(root)
+    return bool(path) and bool(root) and (path == root or path.startswith(root.rstrip("/") + "/"))
+
+
+def refusal(path: str, workspace: str = "") -> str:
+    """Why uv-user must not manage ``path`` as a user-owned tree, or "" if it may.
+
+    Ownership repair re-owns everything below the path for the dev container user,
+    so system directories, home roots and the bind-mounted workspace are refused.
+    """
+    norm = normalize(path)
+    if not norm:
+        return "it is not an absolute path"
+    if norm in FORBIDDEN:
+        return "it is a system directory"
+    if workspace and (is_within(norm, workspace) or is_within(workspace, norm)):
+        return "it overlaps the workspace " + normalize(workspace)
+    if norm.count("/") < 2:
+        return "it is a top-level directory"
+    return ""
+
+
+def existing_realpath(path: str) -> str:
+    """The real path of ``path`` (resolving symlinks), used to catch a swapped-in link."""
+    return os.path.realpath(path)

@@ -1,0 +1,147 @@
+"""The install plan: a pure function of options, image facts and index contents.
+
+Nothing here touches the disk or the network, so every decision is unit-tested
+without Docker and ``--dry-run`` can print exactly what would happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import paths, users, versions, wheels
+from .errors import UvUserError
+from .facts import Facts
+from .options import Options
+from .uvtoml import merge
+
+# uv renamed native-tls to system-certs (0.11 era); one of them is written, the
+# first the installed uv accepts (checked at apply time, since uv refuses unknown keys).
+CERT_KEYS = ("system-certs", "native-tls")
+
+
+@dataclass
+class UvStep:
+    """How uv gets there: download a verified wheel, keep the same version, or reuse the image's."""
+
+    action: str  # download | keep | reuse
+    version: str
+    binary: str
+    wheel: Optional[wheels.WheelFile] = None
+
+
+@dataclass
+class Plan:
+    user: users.Account
+    uv: UvStep
+    python: str
+    venv: str  # create | keep | recreate
+    dirs: List[str]
+    uv_toml: str
+    uv_toml_changed: bool
+    cert_keys: Tuple[str, ...]
+    notes: List[str] = field(default_factory=list)
+    completions: bool = True
+    record: Dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> Dict[str, object]:
+        return asdict(self)
+
+
+def needs_index(options: Options, facts: Facts) -> bool:
+    """Only ask the network when the installed uv cannot already be the answer."""
+    if options.version.kind == "none":
+        return False
+    if options.version.kind == "exact" and facts.installed_version:
+        installed = versions.parse_release(facts.installed_version)
+        return not (installed and versions.matches(options.version, installed))
+    return True
+
+
+def plan_uv(options: Options, facts: Facts, files: Sequence[wheels.WheelFile], available: Sequence[str]) -> UvStep:
+    ours = paths.BIN_DIR + "/uv"
+    if options.version.kind == "none":
+        if not facts.uv_on_path or not facts.uv_on_path_version:
+            raise UvUserError(
+                "version is none but no working uv is on PATH in the image; install uv first or set "
+                "version to latest"
+            )
+        return UvStep("reuse", facts.uv_on_path_version, facts.uv_on_path)
+    if not available and facts.installed_version and not needs_index(options, facts):
+        return UvStep("keep", facts.installed_version, ours)
+    target = versions.choose(options.version, available)
+    if facts.installed_version == target:
+        return UvStep("keep", target, ours)
+    wheel = wheels.select(files, target, facts.platform)
+    if not wheel.sha256:
+        raise UvUserError(
+            "the index gives no sha256 for {}; uv-user only installs verified files: use an index that "
+            "publishes hashes".format(wheel.filename)
+        )
+    return UvStep("download", target, ours, wheel)
+
+
+def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] = (),
+              available: Sequence[str] = ()) -> Plan:
+    user = users.resolve(options.username, facts.remote_user, facts.accounts)
+    uv = plan_uv(options, facts, files, available)
+    if not facts.python:
+        raise UvUserError("no python3 interpreter found for the environment; install python3 in the image")
+    for directory in (paths.ROOT, paths.VENV, paths.CACHE, paths.PYTHONS):
+        reason = paths.refusal(directory)
+        if reason:  # guards the constants against an edit that would hand out a system dir
+            raise UvUserError("refusing to manage {}: {}".format(directory, reason))
+    venv = {"absent": "create", "valid": "keep", "broken": "recreate"}[facts.venv_state]
+    wanted = {
+        CERT_KEYS[0]: "true" if options.system_certs else None,
+        "compile-bytecode": "true" if options.compile_bytecode else None,
+    }
+    text, notes = merge(facts.uv_toml, wanted, aliases=[CERT_KEYS])
+    if user.name == "root":
+        notes.append("the environment is owned by root: no non-root user was found (set username to choose one)")
+    record = {
+        "username": user.name,
+        "python": facts.python,
+        "uv_version": uv.version,
+        "uv": uv.binary,
+        "options": {
+            "version": options.version.describe(),
+            "indexUrl": options.index_url,
+            "systemCerts": options.system_certs,
+            "compileBytecode": options.compile_bytecode,
+            "shellCompletion": options.shell_completion,
+        },
+    }
+    return Plan(
+        user=user,
+        uv=uv,
+        python=facts.python,
+        venv=venv,
+        dirs=[paths.ROOT, paths.CACHE, paths.PYTHONS],
+        uv_toml=text,
+        uv_toml_changed=text != facts.uv_toml,
+        cert_keys=CERT_KEYS,
+        notes=notes,
+        completions=options.shell_completion,
+        record=record,
+    )
+
+
+def describe(plan: Plan) -> List[str]:
+    """The plan as the short list of lines the build log shows."""
+    uv = plan.uv
+    how = {
+        "download": "download {} (sha256 {}...)".format(uv.wheel.filename if uv.wheel else "?", (uv.wheel.sha256 if uv.wheel else "")[:12]),
+        "keep": "already installed at " + uv.binary,
+        "reuse": "reuse the image's " + uv.binary,
+    }[uv.action]
+    lines = [
+        "uv {}: {}".format(uv.version, how),
+        "owner: {} (uid {}, gid {})".format(plan.user.name, plan.user.uid, plan.user.gid),
+        "environment {}: {} with {}".format(paths.VENV, plan.venv, plan.python),
+        "cache {}, managed Pythons {}".format(paths.CACHE, paths.PYTHONS),
+        "uv.toml {}: {}".format(paths.UV_TOML, "update" if plan.uv_toml_changed else "unchanged"),
+        "shell completion: {}".format("bash, zsh, fish" if plan.completions else "off"),
+        "start-time ownership repair: {}".format(paths.ENTRYPOINT),
+    ]
+    return lines + ["note: " + n for n in plan.notes]

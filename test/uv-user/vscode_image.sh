@@ -1,0 +1,10 @@
+#!/bin/bash
+set -e
+source dev-container-features-test-lib
+source ./checks.sh
+
+uvuser_core_checks vscode
+check "vscode keeps uid 1000 (the CLI ran as root: no remap)" test "$(id -u)" = 1000
+check "start-time repair finds nothing to do" bash -c 'test -z "$(uv-user repair --dry-run 2>&1)"'
+
+reportResults

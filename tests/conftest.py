@@ -1,0 +1,40 @@
+"""Shared pytest wiring: tests marked ``docker`` get a provisioned engine, CLI and images.
+
+Without Docker on a laptop they skip with the reason; under CI=true a missing
+engine, CLI or image is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    for item in items:
+        if "emulated" in item.keywords and "docker" not in item.keywords:
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def provisioned() -> Dict[str, str]:
+    """Engine + CLI + the standard test images, built or reused by tag."""
+    from harness import provision
+    from harness.common import ProvisionError
+
+    try:
+        return provision.ensure_all().images
+    except ProvisionError as exc:
+        if IN_CI:
+            pytest.fail("CI=true and the Docker test environment could not be provisioned: {}".format(exc))
+        pytest.skip("no Docker test environment here: {}".format(exc))
+
+
+@pytest.fixture(autouse=True)
+def _docker_gate(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("docker") is not None:
+        request.getfixturevalue("provisioned")

@@ -1,0 +1,232 @@
+"""Shared fixtures for the unit suite: a local index server, a recording fake uv, plan inputs.
+
+Everything here runs on the host's python3 without Docker or network access:
+the "index" is an http.server on 127.0.0.1 serving pages the test hands it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import socket
+import stat
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+import pytest
+
+from uv_user import facts as facts_mod
+from uv_user import options as options_mod
+from uv_user.users import Account
+from uv_user.wheels import Platform, WheelFile
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- local index server
+
+
+@dataclass
+class Reply:
+    """One canned answer. ``hang`` stalls before the status line, ``hang_body`` after the headers."""
+
+    status: int = 200
+    body: bytes = b""
+    ctype: str = "text/html"
+    headers: Dict[str, str] = field(default_factory=dict)
+    hang: bool = False
+    hang_body: bool = False
+
+
+# A route is a list of replies served in order (the last one repeats), or a function of the
+# request headers returning a reply.
+Route = Union[List[Reply], Callable[[Dict[str, str]], Reply]]
+
+
+class LocalIndex:
+    """A threaded http.server on 127.0.0.1 with routes set per test, recording every request."""
+
+    def __init__(self) -> None:
+        self.routes: Dict[str, Route] = {}
+        self.requests: List[Tuple[str, Dict[str, str]]] = []
+        self.release = threading.Event()  # set at teardown so hanging handlers end
+        index = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                index.requests.append((self.path, headers))
+                reply = index._reply(self.path, headers)
+                if reply.hang:
+                    index.release.wait(10)
+                    return
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.ctype)
+                self.send_header("Content-Length", str(len(reply.body)))
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if reply.hang_body:
+                    self.wfile.flush()
+                    index.release.wait(10)
+                    return
+                self.wfile.write(reply.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:{}".format(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    def _reply(self, path: str, headers: Dict[str, str]) -> Reply:
+        route = self.routes.get(path)
+        if route is None:
+            return Reply(404, b"not found", "text/plain")
+        if callable(route):
+            return route(headers)
+        return route.pop(0) if len(route) > 1 else route[0]
+
+    @staticmethod
+    def reply(status: int = 200, body: bytes = b"", ctype: str = "text/html", **more: object) -> Reply:
+        """A canned answer for ``routes`` (see Reply for the fields)."""
+        return Reply(status, body, ctype, **more)  # type: ignore[arg-type]
+
+    def paths_requested(self) -> List[str]:
+        return [p for p, _ in self.requests]
+
+    def start(self) -> "LocalIndex":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback requests must not be sent to a proxy the host happens to configure."""
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture
+def local_index(no_proxy: None) -> Iterator[LocalIndex]:
+    """An index server on 127.0.0.1 with no routes yet (every path answers 404)."""
+    server = LocalIndex().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def closed_port(no_proxy: None) -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- a recording fake uv
+
+
+@dataclass
+class FakeUv:
+    bin_dir: Path
+    path: Path
+    calls: Path
+
+    def recorded_calls(self) -> List[str]:
+        return self.calls.read_text().splitlines() if self.calls.exists() else []
+
+
+@pytest.fixture
+def fake_uv(tmp_path: Path) -> FakeUv:
+    """A ``uv`` that records its arguments and reports version 0.9.30; put bin_dir first on PATH."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "fake-uv-calls.log"
+    script = bin_dir / "uv"
+    script.write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "{}"\necho "uv 0.9.30"\n'.format(calls))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return FakeUv(bin_dir, script, calls)
+
+
+# --------------------------------------------------------------------------- plan inputs
+
+X86_GLIBC = Platform("x86_64", "glibc", (2, 36))
+ROOT_ACCOUNT = Account("root", 0, 0, "/root")
+VSCODE_ACCOUNT = Account("vscode", 1000, 1000, "/home/vscode")
+
+
+@pytest.fixture
+def make_options() -> Callable[..., options_mod.Options]:
+    """Options as install.sh would read them from the environment (keys are the JSON names)."""
+
+    def build(**values: str) -> options_mod.Options:
+        return options_mod.read({name.upper(): value for name, value in values.items()})
+
+    return build
+
+
+@pytest.fixture
+def make_facts() -> Callable[..., facts_mod.Facts]:
+    """Facts of a plain Debian-like image with a vscode user; override any field."""
+
+    def build(**overrides: object) -> facts_mod.Facts:
+        values: Dict[str, object] = dict(
+            platform=X86_GLIBC,
+            python="/usr/bin/python3",
+            accounts=[ROOT_ACCOUNT, VSCODE_ACCOUNT],
+            remote_user="vscode",
+        )
+        values.update(overrides)
+        return facts_mod.Facts(**values)  # type: ignore[arg-type]
+
+    return build
+
+
+def _wheel(version: str, tag: str, sha: Optional[str] = None, yanked: bool = False,
+           base: str = "https://files.example/packages/") -> WheelFile:
+    name = "uv-{}-py3-none-{}.whl".format(version, tag)
+    return WheelFile(name, base + name, sha256_hex(name.encode()) if sha is None else sha, yanked)
+
+
+@pytest.fixture
+def make_wheel() -> Callable[..., WheelFile]:
+    """make_wheel(version, tag, sha=None, yanked=False): a uv wheel entry as an index lists it."""
+    return _wheel
+
+
+@pytest.fixture
+def index_files() -> List[WheelFile]:
+    """uv 0.13.8 and 0.13.9 for x86_64 glibc/musl and aarch64, all with hashes."""
+    tags = ("manylinux_2_17_x86_64.manylinux2014_x86_64", "musllinux_1_1_x86_64", "manylinux_2_28_aarch64")
+    return [_wheel(v, t) for v in ("0.13.8", "0.13.9") for t in tags]
+
+
+OPTION_VARIABLES = {"VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE", "SHELLCOMPLETION",
+                    "_REMOTE_USER"}
+
+
+@pytest.fixture
+def cli_env() -> Callable[..., Dict[str, str]]:
+    """cli_env(**extra): the host environment without option variables, plus ``extra``."""
+
+    def build(**extra: str) -> Dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k.upper() not in OPTION_VARIABLES}
+        env.update(extra)
+        return env
+
+    return build

@@ -1,0 +1,152 @@
+"""The entry script as install.sh and the entrypoint run it: one ``uv-user:`` line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
+SCRIPT = FEATURE_DIR / "uv-user.py"
+
+
+def run(args, env, *, prelude=""):
+    """Run uv-user.py (or, with ``prelude``, cli.main after some setup code) and capture everything."""
+    if prelude:
+        code = "import sys; sys.path.insert(0, {!r})\n{}\nfrom uv_user.cli import main\nsys.exit(main({!r}))".format(
+            str(FEATURE_DIR), prelude, list(args))
+        cmd = [sys.executable, "-c", code]
+    else:
+        cmd = [sys.executable, str(SCRIPT)] + list(args)
+    return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                          universal_newlines=True)
+
+
+def assert_one_error_line(result, *fragments):
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("uv-user: ")
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# ----------------------------------------------------------------------------- install
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({"VERSION": "$(id)"}, "version '$(id)' is not valid"),
+    ({"VERSION": "latest; rm -rf /"}, "version 'latest; rm -rf /' is not valid"),
+    ({"INDEXURL": "http://example.com/simple"}, "is plain HTTP"),
+    ({"SYSTEMCERTS": "maybe"}, "systemCerts 'maybe' is not a boolean"),
+])
+def test_install_with_a_bad_option_exits_1_with_one_line(cli_env, env, fragment):
+    result = run(["install", "--dry-run"], cli_env(**env))
+    assert result.returncode == 1
+    assert_one_error_line(result, fragment, "(nothing was changed)")
+    assert result.stdout == ""
+
+
+def test_install_with_a_missing_user_exits_1_with_one_line(cli_env, fake_uv):
+    env = cli_env(VERSION="none", USERNAME="no-such-user",
+                  PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    result = run(["install", "--dry-run"], env)
+    assert result.returncode == 1
+    assert_one_error_line(result, "username 'no-such-user' does not exist in the image")
+    assert fake_uv.recorded_calls() == ["--version"]  # looked at, never used
+
+
+def test_install_dry_run_with_version_none_prints_the_plan_and_only_asks_uv_its_version(cli_env, fake_uv):
+    existed = os.path.lexists("/opt/uv-user")
+    env = cli_env(VERSION="none", USERNAME="root", SHELLCOMPLETION="false",
+                  PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    result = run(["install", "--dry-run"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "uv-user: uv 0.9.30: reuse the image's {}".format(fake_uv.path) in result.stdout
+    assert "uv-user: shell completion: off" in result.stdout
+    plan = json.loads(result.stdout[result.stdout.index("\n{") + 1:])
+    assert plan["uv"] == {"action": "reuse", "version": "0.9.30", "binary": str(fake_uv.path), "wheel": None}
+    assert plan["user"]["name"] == "root"
+    assert fake_uv.recorded_calls() == ["--version"]
+    assert os.path.lexists("/opt/uv-user") == existed
+
+
+def test_install_version_none_without_uv_on_path_exits_1(cli_env, tmp_path):
+    result = run(["install", "--dry-run"], cli_env(VERSION="none", PATH=str(tmp_path)))
+    assert result.returncode == 1
+    assert_one_error_line(result, "version is none but no working uv is on PATH")
+
+
+# ----------------------------------------------------------------------------- repair
+
+
+def test_repair_entrypoint_without_a_record_exits_0_with_one_line(cli_env, tmp_path):
+    record = tmp_path / "no-install.json"
+    prelude = "from uv_user import paths; paths.RECORD = {!r}".format(str(record))
+    result = run(["repair", "--entrypoint"], cli_env(), prelude=prelude)
+    assert result.returncode == 0
+    assert_one_error_line(result, "no user recorded in {}".format(record))
+    assert result.stdout == ""
+
+
+def test_repair_entrypoint_for_a_vanished_user_exits_0_with_one_line(cli_env):
+    result = run(["repair", "--entrypoint", "--user", "no-such-user"], cli_env())
+    assert result.returncode == 0
+    assert_one_error_line(result, "user 'no-such-user' no longer exists")
+
+
+def test_repair_outside_the_entrypoint_fails_loudly(cli_env):
+    result = run(["repair", "--user", "no-such-user"], cli_env())
+    assert result.returncode == 1
+    assert_one_error_line(result, "user 'no-such-user' no longer exists")
+
+
+def test_repair_entrypoint_with_a_symlinked_root_exits_0_with_one_line(cli_env, tmp_path):
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "root-link")
+    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tmp_path / "root-link")], cli_env())
+    assert result.returncode == 0
+    assert_one_error_line(result, "is a symlink")
+
+
+def test_repair_entrypoint_survives_an_unexpected_error_with_one_line(cli_env, tmp_path):
+    (tmp_path / "tree").mkdir()
+    prelude = "from uv_user import repair\ndef boom(*a, **k): raise RuntimeError('disk on fire')\nrepair.scan = boom"
+    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tmp_path / "tree")], cli_env(),
+                 prelude=prelude)
+    assert result.returncode == 0
+    assert_one_error_line(result, "unexpected error (RuntimeError: disk on fire)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+def test_repair_dry_run_reports_and_repair_fixes(cli_env, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    os.lchown(tree / "sub", 12345, 12345)
+    args = ["repair", "--user", "root", "--root", str(tree)]
+    dry = run(args + ["--dry-run"], cli_env())
+    assert dry.returncode == 0 and dry.stderr == ""
+    assert dry.stdout.startswith("uv-user: 1 entries under {} are not owned by root (0:0)".format(tree))
+    assert os.lstat(tree / "sub").st_uid == 12345
+    fixed = run(args, cli_env())
+    assert fixed.returncode == 0 and fixed.stderr == ""
+    assert fixed.stdout == "uv-user: re-owned 1 of 2 entries under {} for root (0:0)\n".format(tree)
+    assert os.lstat(tree / "sub").st_uid == 0
+
+
+def test_version_flag_prints_the_feature_version(cli_env):
+    import uv_user
+    result = run(["--version"], cli_env())
+    assert result.returncode == 0
+    assert result.stdout.strip() == "uv-user " + uv_user.__version__
+
+
+def test_no_subcommand_prints_help_and_exits_2(cli_env):
+    result = run([], cli_env())
+    assert result.returncode == 2
+    assert "install" in result.stdout and "repair" in result.stdout

@@ -1,0 +1,188 @@
+"""The install plan as a pure function of options, image facts and index contents (no network)."""
+
+from __future__ import annotations
+
+import pytest
+
+from uv_user import paths
+from uv_user.errors import UvUserError
+from uv_user.plan import describe, make_plan, needs_index, plan_uv
+from uv_user.users import Account
+from uv_user.uvtoml import MARKER
+from uv_user.wheels import Platform
+
+AVAILABLE = ["0.13.8", "0.13.9", "0.14.0rc1"]
+OURS = paths.BIN_DIR + "/uv"
+X86_WHEEL = "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+
+
+# ----------------------------------------------------------------------------- needs_index
+
+
+@pytest.mark.parametrize("version, installed, expected", [
+    ("none", "", False),
+    ("none", "0.13.9", False),
+    ("0.13.9", "0.13.9", False),
+    ("0.13.9", "0.13.8", True),
+    ("0.13.9", "", True),
+    ("0.13.9", "0.13.9rc1", True),
+    ("0.13", "0.13.9", True),  # a newer patch may exist
+    ("latest", "0.13.9", True),
+])
+def test_needs_index_only_when_the_installed_uv_cannot_be_the_answer(make_options, make_facts, version, installed,
+                                                                    expected):
+    assert needs_index(make_options(version=version), make_facts(installed_version=installed)) is expected
+
+
+# ----------------------------------------------------------------------------- plan_uv
+
+
+def test_latest_with_no_uv_downloads_the_newest_release_wheel(make_options, make_facts, index_files):
+    step = plan_uv(make_options(), make_facts(), index_files, AVAILABLE)
+    assert (step.action, step.version, step.binary) == ("download", "0.13.9", OURS)
+    assert step.wheel is not None and step.wheel.filename == X86_WHEEL
+    assert len(step.wheel.sha256) == 64
+
+
+def test_same_version_already_installed_is_kept(make_options, make_facts, index_files):
+    step = plan_uv(make_options(), make_facts(installed_version="0.13.9"), index_files, AVAILABLE)
+    assert (step.action, step.version, step.binary, step.wheel) == ("keep", "0.13.9", OURS, None)
+
+
+def test_older_version_installed_is_replaced(make_options, make_facts, index_files):
+    step = plan_uv(make_options(version="0.13"), make_facts(installed_version="0.13.8"), index_files, AVAILABLE)
+    assert (step.action, step.version) == ("download", "0.13.9")
+
+
+def test_exact_version_already_installed_is_kept_without_the_index(make_options, make_facts):
+    step = plan_uv(make_options(version="0.13.8"), make_facts(installed_version="0.13.8"), [], [])
+    assert (step.action, step.version, step.binary) == ("keep", "0.13.8", OURS)
+
+
+def test_exact_pin_downloads_that_version_even_when_newer_exist(make_options, make_facts, index_files):
+    step = plan_uv(make_options(version="0.13.8"), make_facts(installed_version="0.13.9"), index_files, AVAILABLE)
+    assert step.action == "download"
+    assert step.wheel is not None and step.wheel.filename.startswith("uv-0.13.8-")
+
+
+def test_musl_image_gets_the_musllinux_wheel(make_options, make_facts, index_files):
+    step = plan_uv(make_options(), make_facts(platform=Platform("x86_64", "musl", (1, 2))), index_files, AVAILABLE)
+    assert step.wheel is not None and step.wheel.filename == "uv-0.13.9-py3-none-musllinux_1_1_x86_64.whl"
+
+
+def test_version_none_reuses_the_images_uv(make_options, make_facts):
+    facts = make_facts(uv_on_path="/usr/bin/uv", uv_on_path_version="0.9.30", installed_version="0.13.9")
+    step = plan_uv(make_options(version="none"), facts, [], [])
+    assert (step.action, step.version, step.binary, step.wheel) == ("reuse", "0.9.30", "/usr/bin/uv", None)
+
+
+@pytest.mark.parametrize("uv_on_path, uv_version", [("", ""), ("/usr/bin/uv", "")])
+def test_version_none_without_a_working_uv_is_an_error(make_options, make_facts, uv_on_path, uv_version):
+    facts = make_facts(uv_on_path=uv_on_path, uv_on_path_version=uv_version)
+    with pytest.raises(UvUserError) as caught:
+        plan_uv(make_options(version="none"), facts, [], [])
+    assert caught.value.line().startswith("uv-user: version is none but no working uv is on PATH")
+
+
+def test_a_wheel_without_sha256_is_refused(make_options, make_facts, make_wheel):
+    files = [make_wheel("0.13.9", "manylinux_2_17_x86_64.manylinux2014_x86_64", sha="")]
+    with pytest.raises(UvUserError) as caught:
+        plan_uv(make_options(), make_facts(), files, ["0.13.9"])
+    assert caught.value.line().startswith("uv-user: the index gives no sha256 for " + X86_WHEEL)
+
+
+def test_a_version_missing_from_the_index_is_an_error(make_options, make_facts, index_files):
+    with pytest.raises(UvUserError, match=r"uv version 0\.12\.\* is not on the index \(newest there: 0\.13\.9\)"):
+        plan_uv(make_options(version="0.12"), make_facts(), index_files, AVAILABLE)
+
+
+# ----------------------------------------------------------------------------- make_plan
+
+
+@pytest.mark.parametrize("state, action", [("absent", "create"), ("valid", "keep"), ("broken", "recreate")])
+def test_venv_state_decides_create_keep_or_recreate(make_options, make_facts, index_files, state, action):
+    plan = make_plan(make_options(), make_facts(venv_state=state), index_files, AVAILABLE)
+    assert plan.venv == action
+
+
+def test_plan_owner_dirs_and_record(make_options, make_facts, index_files):
+    plan = make_plan(make_options(version="0.13", compileBytecode="true"), make_facts(), index_files, AVAILABLE)
+    assert plan.user == Account("vscode", 1000, 1000, "/home/vscode")
+    assert plan.dirs == [paths.ROOT, paths.CACHE, paths.PYTHONS]
+    assert plan.python == "/usr/bin/python3"
+    assert plan.record == {
+        "username": "vscode",
+        "python": "/usr/bin/python3",
+        "uv_version": "0.13.9",
+        "uv": OURS,
+        "options": {"version": "0.13.*", "indexUrl": "https://pypi.org/simple", "systemCerts": True,
+                    "compileBytecode": True, "shellCompletion": True},
+    }
+
+
+def test_plan_uv_toml_gets_our_keys_and_reports_a_change(make_options, make_facts, index_files):
+    plan = make_plan(make_options(compileBytecode="true"), make_facts(uv_toml=""), index_files, AVAILABLE)
+    assert plan.uv_toml == "system-certs = true  {m}\ncompile-bytecode = true  {m}\n".format(m=MARKER)
+    assert plan.uv_toml_changed is True
+    assert plan.cert_keys == ("system-certs", "native-tls")
+
+
+def test_plan_uv_toml_unchanged_when_already_merged(make_options, make_facts, index_files):
+    first = make_plan(make_options(), make_facts(), index_files, AVAILABLE)
+    again = make_plan(make_options(), make_facts(uv_toml=first.uv_toml), index_files, AVAILABLE)
+    assert again.uv_toml == first.uv_toml and again.uv_toml_changed is False
+
+
+def test_plan_with_every_setting_off_leaves_no_uv_toml(make_options, make_facts, index_files):
+    plan = make_plan(make_options(systemCerts="false"), make_facts(), index_files, AVAILABLE)
+    assert plan.uv_toml == "" and plan.uv_toml_changed is False
+
+
+def test_plan_without_python_is_an_error(make_options, make_facts, index_files):
+    with pytest.raises(UvUserError, match="no python3 interpreter found"):
+        make_plan(make_options(), make_facts(python=""), index_files, AVAILABLE)
+
+
+def test_plan_for_root_only_images_says_so_in_a_note(make_options, make_facts, index_files):
+    facts = make_facts(accounts=[Account("root", 0, 0, "/root")], remote_user="")
+    plan = make_plan(make_options(), facts, index_files, AVAILABLE)
+    assert plan.user.name == "root"
+    assert any("owned by root" in note for note in plan.notes)
+
+
+def test_plan_reports_a_missing_user_before_looking_at_uv(make_options, make_facts):
+    with pytest.raises(UvUserError, match="username 'ghost' does not exist"):
+        make_plan(make_options(username="ghost"), make_facts(), [], [])
+
+
+# ----------------------------------------------------------------------------- describe
+
+
+def test_describe_a_download_plan(make_options, make_facts, index_files):
+    plan = make_plan(make_options(), make_facts(), index_files, AVAILABLE)
+    sha = plan.uv.wheel.sha256
+    assert describe(plan) == [
+        "uv 0.13.9: download {} (sha256 {}...)".format(X86_WHEEL, sha[:12]),
+        "owner: vscode (uid 1000, gid 1000)",
+        "environment /opt/uv-user/venv: create with /usr/bin/python3",
+        "cache /opt/uv-user/cache, managed Pythons /opt/uv-user/python",
+        "uv.toml /etc/uv/uv.toml: update",
+        "shell completion: bash, zsh, fish",
+        "start-time ownership repair: /usr/local/share/uv-user/entrypoint.sh",
+    ]
+
+
+def test_describe_keep_and_reuse_and_notes(make_options, make_facts):
+    kept = make_plan(make_options(version="0.13.9", shellCompletion="false"),
+                     make_facts(installed_version="0.13.9", venv_state="valid"))
+    lines = describe(kept)
+    assert lines[0] == "uv 0.13.9: already installed at " + OURS
+    assert "environment /opt/uv-user/venv: keep with /usr/bin/python3" in lines
+    assert "shell completion: off" in lines
+
+    facts = make_facts(uv_on_path="/usr/bin/uv", uv_on_path_version="0.9.30", uv_toml="native-tls = false\n")
+    reused = make_plan(make_options(version="none"), facts)
+    lines = describe(reused)
+    assert lines[0] == "uv 0.9.30: reuse the image's /usr/bin/uv"
+    assert "uv.toml /etc/uv/uv.toml: unchanged" in lines
+    assert lines[-1].startswith("note: kept native-tls")
