@@ -195,19 +195,38 @@ def install_command(plan: Plan, log) -> None:
             os.chmod(root, 0o755)
             for name in files:
                 os.chmod(os.path.join(root, name), 0o755 if name.endswith(".sh") else 0o644)
-        subprocess.run([plan.python, "-m", "compileall", "-q", staging], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        old = paths.SHARE + ".old"
-        shutil.rmtree(old, ignore_errors=True)
-        if os.path.lexists(paths.SHARE):
-            os.replace(paths.SHARE, old)
-        os.replace(staging, paths.SHARE)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_tree(staging, paths.SHARE)
         write_atomic(paths.COMMAND, command, 0o755)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # Bytecode for the start-time repair: non-root users cannot write it later.
+    subprocess.run([plan.python, "-m", "compileall", "-q", paths.SHARE], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     write_atomic(paths.PROFILE_SCRIPT, PROFILE)
     log("installed {} and the start-time repair {}".format(paths.COMMAND, paths.ENTRYPOINT))
+
+
+def replace_tree(staging: str, target: str) -> None:
+    """Move staged files over ``target`` one by one, then drop files the new tree no longer has.
+
+    File by file because a directory rename fails with EXDEV on overlayfs when the
+    old directory lives in a lower image layer (a second install of the feature).
+    """
+    wanted = set()
+    for root, dirs, files in os.walk(staging):
+        relative = os.path.relpath(root, staging)
+        destination = os.path.normpath(os.path.join(target, relative))
+        os.makedirs(destination, mode=0o755, exist_ok=True)
+        for name in files:
+            wanted.add(os.path.join(destination, name))
+            os.replace(os.path.join(root, name), os.path.join(destination, name))
+    for root, dirs, files in os.walk(target, topdown=False):
+        for name in files:
+            path = os.path.join(root, name)
+            if path not in wanted:
+                os.unlink(path)
+        if root != target and not os.listdir(root):
+            os.rmdir(root)
 
 
 def make_dirs(plan: Plan) -> None:
