@@ -7,9 +7,13 @@ engine, CLI or image is a failure, never a skip.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Dict
 
-import pytest
+# The feature directory is packaged and copied into images as it is: keep bytecode out of it.
+sys.dont_write_bytecode = True
+
+import pytest  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -21,13 +25,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
 
 
 @pytest.fixture(scope="session")
-def provisioned() -> Dict[str, str]:
-    """Engine + CLI + the standard test images, built or reused by tag."""
+def provisioned(pytestconfig: pytest.Config) -> Dict[str, str]:
+    """Engine + CLI + the standard test images, built or reused by tag (progress shown live)."""
     from harness import provision
     from harness.common import ProvisionError
 
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     try:
-        return provision.ensure_all().images
+        with capture.global_and_fixture_disabled():
+            return provision.ensure_all().images
     except ProvisionError as exc:
         if IN_CI:
             pytest.fail("CI=true and the Docker test environment could not be provisioned: {}".format(exc))

@@ -5,7 +5,7 @@ source dev-container-features-test-lib
 source ./checks.sh
 
 uvuser_core_checks vscode
-check "uv is the image's preinstalled version" bash -c 'test "$(uv --version | cut -d" " -f2)" = "$(cat /etc/uvuser-test-preinstalled-uv-version)"'
-check "install record says reuse" grep -q '"uv_version"' /usr/local/share/uv-user/install.json
+check "uv is the image's preinstalled 0.9.30" bash -c 'uv --version | grep -q "^uv 0.9.30"'
+check "install record names the reused uv" grep -q "\"uv\": \"/usr/local/bin/uv\"" /usr/local/share/uv-user/install.json
 
 reportResults

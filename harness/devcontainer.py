@@ -1,0 +1,109 @@
+"""Drive the pinned devcontainers CLI and Docker from tests, and clean up after them.
+
+Tests remove the containers, volumes and images they create (disk is finite),
+and only those: a snapshot before and after tells which are new.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+FEATURE_SRC = REPO / "src" / "uv-user"
+CLI = REPO / "node_modules" / ".bin" / "devcontainer"
+PUBLISHED_REF = "ghcr.io/uv-user/features/uv-user:1"
+
+
+def run(cmd: Sequence[str], *, check: bool = True, timeout: float = 1800, user: Optional[str] = None,
+        env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
+    """Run a command capturing text output; on failure the assertion shows both streams."""
+    argv = list(cmd)
+    if user:  # as a host user, with that user's HOME (the CLI keeps state there)
+        argv = ["runuser", "-u", user, "--", "env", "HOME=" + pwd.getpwnam(user).pw_dir] + argv
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            timeout=timeout, env=env, cwd=cwd)
+    if check and result.returncode != 0:
+        raise AssertionError("command failed ({}): {}\n--- stdout\n{}\n--- stderr\n{}".format(
+            result.returncode, " ".join(argv), result.stdout[-6000:], result.stderr[-6000:]))
+    return result
+
+
+def docker_names(kind: str) -> set:
+    if kind == "volume":
+        out = run(["docker", "volume", "ls", "-q"]).stdout
+    elif kind == "image":
+        out = run(["docker", "images", "-q", "--no-trunc"]).stdout
+    else:
+        out = run(["docker", "ps", "-aq", "--no-trunc"]).stdout
+    return set(out.split())
+
+
+@contextlib.contextmanager
+def docker_cleanup() -> Iterator[None]:
+    """Remove every container, volume and image that appeared while the block ran."""
+    before = {kind: docker_names(kind) for kind in ("container", "volume", "image")}
+    try:
+        yield
+    finally:
+        new = {kind: docker_names(kind) - before[kind] for kind in before}
+        if new["container"]:
+            run(["docker", "rm", "-f", "-v"] + sorted(new["container"]), check=False)
+        if new["volume"]:
+            run(["docker", "volume", "rm", "-f"] + sorted(new["volume"]), check=False)
+        if new["image"]:
+            run(["docker", "rmi", "-f"] + sorted(new["image"]), check=False)
+
+
+def make_workspace(example: Path, into: Path, image: Optional[str] = None) -> Path:
+    """Copy an example workspace and put the local feature where the CLI accepts it.
+
+    Examples reference the published feature; the CLI only takes local features
+    from inside .devcontainer (no symlinks), so the copy points at ./uv-user.
+    """
+    workspace = into / example.name
+    shutil.copytree(example, workspace)
+    devcontainer = workspace / ".devcontainer"
+    shutil.copytree(FEATURE_SRC, devcontainer / "uv-user", ignore=shutil.ignore_patterns("__pycache__"))
+    config_path = devcontainer / "devcontainer.json"
+    text = config_path.read_text().replace('"' + PUBLISHED_REF + '"', '"./uv-user"')
+    if image:
+        config = json.loads(strip_jsonc(text))
+        config["image"] = image
+        text = json.dumps(config, indent=2)
+    config_path.write_text(text)
+    return workspace
+
+
+def strip_jsonc(text: str) -> str:
+    """devcontainer.json allows // comments; drop whole-line ones (the examples use only those)."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+
+
+def up(workspace: Path, *extra: str, user: Optional[str] = None) -> dict:
+    result = run([str(CLI), "up", "--workspace-folder", str(workspace), "--log-format", "json"] + list(extra),
+                 user=user)
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome.get("outcome") == "success", outcome
+    return outcome
+
+
+def exec_(workspace: Path, script: str, *, user: Optional[str] = None, check: bool = True,
+          extra_args: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """Run a bash script in the dev container as its remote user (login-interactive env, like a terminal).
+
+    ``extra_args`` become the script's $1, $2, ...
+    """
+    return run([str(CLI), "exec", "--workspace-folder", str(workspace), "bash", "-c", script, "uv-user-test"]
+               + list(extra_args), user=user, check=check)
+
+
+def temp_dir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))

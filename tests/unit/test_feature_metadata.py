@@ -1,0 +1,70 @@
+"""devcontainer-feature.json against the project's own invariants, the code and the README."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from uv_user import paths
+from uv_user.options import DEFAULTS
+
+REPO = Path(__file__).resolve().parents[2]
+FEATURE = json.loads((REPO / "src" / "uv-user" / "devcontainer-feature.json").read_text())
+SCHEMA = json.loads((REPO / "schemas" / "feature-invariants.schema.json").read_text())
+README = (REPO / "README.md").read_text()
+
+
+def test_feature_json_meets_the_invariants_schema() -> None:
+    jsonschema.validate(FEATURE, SCHEMA)
+
+
+@pytest.mark.parametrize("mutation", [
+    lambda f: f.update(id="uv"),
+    lambda f: f.update(version="1.0"),
+    lambda f: f["options"]["version"].update(default=1),
+    lambda f: f["options"]["systemCerts"].update(default="true"),
+    lambda f: f["options"].pop("username"),
+    lambda f: f["containerEnv"].update(VIRTUAL_ENV="/opt/uv-user/other"),
+    lambda f: f["mounts"][0].update(source="uv-user"),
+    lambda f: f.update(installsAfter=["ghcr.io/devcontainers/features/common-utils"]),
+])
+def test_the_schema_rejects_broken_metadata(mutation) -> None:
+    broken = json.loads(json.dumps(FEATURE))
+    mutation(broken)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCHEMA)
+
+
+def test_layout_constants_agree_with_container_env() -> None:
+    env = FEATURE["containerEnv"]
+    assert env["UV_PROJECT_ENVIRONMENT"] == env["VIRTUAL_ENV"] == paths.VENV
+    assert env["UV_CACHE_DIR"] == paths.CACHE
+    assert env["UV_PYTHON_INSTALL_DIR"] == paths.PYTHONS
+    assert FEATURE["mounts"][0]["target"] == paths.ROOT
+    assert FEATURE["entrypoint"] == paths.ENTRYPOINT
+
+
+def readme_options() -> dict:
+    """Option rows of the README's Options table: name → (type, default)."""
+    rows = re.findall(r"^\| `(\w+)` \| (string|boolean) \| `([^`]*)` \|", README, re.M)
+    return {name: (kind, default) for name, kind, default in rows}
+
+
+def test_every_option_is_documented_in_the_readme_with_its_default() -> None:
+    documented = readme_options()
+    assert set(documented) == set(FEATURE["options"])
+    for name, option in FEATURE["options"].items():
+        default = option["default"]
+        expected = str(default).lower() if isinstance(default, bool) else default
+        assert documented[name] == (option["type"], expected), name
+
+
+def test_proposals_are_safe_for_the_clis_duplicate_test() -> None:
+    # The CLI's duplicate test installs the proposal after the default first: it must install on any image.
+    proposals = FEATURE["options"]["version"]["proposals"]
+    assert proposals[0] == DEFAULTS["version"]
+    assert proposals[1] != "none"
