@@ -23,7 +23,7 @@ REPORT = r"""
 set -e
 cd "$1"
 echo "\$ uv sync"
-uv sync
+uv sync 2>&1
 echo
 echo "== where the environment went"
 echo "UV_PROJECT_ENVIRONMENT = $UV_PROJECT_ENVIRONMENT"
