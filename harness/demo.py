@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in [root] + [os.path.join(root, f) for f in dirs + files]:
             os.lchown(name, 1000, 1000)
     try:
-        with contextlib.nullcontext() if args.keep else docker_cleanup():
+        with contextlib.nullcontext() if args.keep else docker_cleanup(workspace):
             return _run(workspace, images["base"], args.keep)
     finally:
         if not args.keep:

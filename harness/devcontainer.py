@@ -1,7 +1,8 @@
 """Drive the pinned devcontainers CLI and Docker from tests, and clean up after them.
 
 Tests remove the containers, volumes and images they create (disk is finite),
-and only those: a snapshot before and after tells which are new.
+and only those, found by the workspace folder the CLI labels them with, so
+several test runs can share one engine.
 """
 
 from __future__ import annotations
@@ -36,30 +37,55 @@ def run(cmd: Sequence[str], *, check: bool = True, timeout: float = 1800, user: 
     return result
 
 
-def docker_names(kind: str) -> set:
-    if kind == "volume":
-        out = run(["docker", "volume", "ls", "-q"]).stdout
-    elif kind == "image":
-        out = run(["docker", "images", "-q", "--no-trunc"]).stdout
-    else:
-        out = run(["docker", "ps", "-aq", "--no-trunc"]).stdout
-    return set(out.split())
+def _lines(cmd: Sequence[str]) -> List[str]:
+    return run(cmd, check=False).stdout.split()
+
+
+def remove_dev_containers(folder: str) -> None:
+    """Remove what the CLI made for one workspace folder: containers, their uv-user volumes,
+    their compose networks and the vsc-* images built for them. Nothing else is touched, so
+    tests (and developers' helpers) can share one engine."""
+    containers = _lines(["docker", "ps", "-aq", "--no-trunc", "--filter", "label=devcontainer.local_folder=" + folder])
+    if not containers:
+        return
+    details = json.loads(run(["docker", "inspect"] + containers).stdout)
+    # The feature's volume, whatever prefix compose gave its name.
+    volumes = sorted({m["Name"] for d in details for m in d.get("Mounts", [])
+                      if m.get("Type") == "volume" and m.get("Destination") == "/opt/uv-user"})
+    images = sorted({d["Config"]["Image"] for d in details if d["Config"]["Image"].startswith("vsc-")})
+    networks = sorted({d["Config"]["Labels"].get("com.docker.compose.project", "") for d in details} - {""})
+    run(["docker", "rm", "-f"] + containers, check=False)
+    if volumes:
+        run(["docker", "volume", "rm", "-f"] + volumes, check=False)
+    for project in networks:
+        run(["docker", "network", "rm", project + "_default"], check=False)
+    for image in images:  # the -uid image first, then the -features image it was built on
+        run(["docker", "rmi", image], check=False)
+        if image.endswith("-uid"):
+            run(["docker", "rmi", image[: -len("-uid")]], check=False)
+
+
+class Cleanup:
+    """Workspace folders whose dev containers must go when the block ends."""
+
+    def __init__(self) -> None:
+        self.folders: List[str] = []
+
+    def add(self, folder: os.PathLike) -> None:
+        self.folders.append(str(folder))
 
 
 @contextlib.contextmanager
-def docker_cleanup() -> Iterator[None]:
-    """Remove every container, volume and image that appeared while the block ran."""
-    before = {kind: docker_names(kind) for kind in ("container", "volume", "image")}
+def docker_cleanup(*folders: os.PathLike) -> Iterator[Cleanup]:
+    """Remove the dev containers (and their volumes and images) of the given or added folders."""
+    cleanup = Cleanup()
+    for folder in folders:
+        cleanup.add(folder)
     try:
-        yield
+        yield cleanup
     finally:
-        new = {kind: docker_names(kind) - before[kind] for kind in before}
-        if new["container"]:
-            run(["docker", "rm", "-f", "-v"] + sorted(new["container"]), check=False)
-        if new["volume"]:
-            run(["docker", "volume", "rm", "-f"] + sorted(new["volume"]), check=False)
-        if new["image"]:
-            run(["docker", "rmi", "-f"] + sorted(new["image"]), check=False)
+        for folder in cleanup.folders:
+            remove_dev_containers(folder)
 
 
 def make_workspace(example: Path, into: Path, image: Optional[str] = None) -> Path:

@@ -8,10 +8,12 @@ every check in the scenario's script as passed.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import pytest
 
-from harness.devcontainer import CLI, REPO, docker_cleanup, run
+from harness.devcontainer import CLI, REPO, remove_dev_containers, run
 
 SCENARIOS = sorted(json.loads((REPO / "test" / "uv-user" / "scenarios.json").read_text()))
 BASE_IMAGE = "uvuser-test/base:bookworm"
@@ -20,11 +22,18 @@ pytestmark = pytest.mark.docker
 
 
 def features_test(*args: str) -> str:
-    with docker_cleanup():
-        result = run([str(CLI), "features", "test", "--project-folder", str(REPO), "--features", "uv-user",
-                      "--base-image", BASE_IMAGE, "--remote-user", "vscode", "--log-level", "info"] + list(args),
-                     check=False, timeout=1800)
+    """Run the CLI's feature tests and clean up exactly the dev containers they made.
+
+    --preserve-test-containers stops the CLI from removing *every* test container on the
+    engine at the end (including other runs'); this removes its own by workspace folder.
+    """
+    result = run([str(CLI), "features", "test", "--project-folder", str(REPO), "--features", "uv-user",
+                  "--base-image", BASE_IMAGE, "--remote-user", "vscode", "--log-level", "info",
+                  "--preserve-test-containers"] + list(args), check=False, timeout=1800)
     output = result.stdout + result.stderr
+    for folder in set(re.findall(r"workspaceFolder:\s+(\S+)", output)):
+        remove_dev_containers(folder)
+        shutil.rmtree(folder, ignore_errors=True)
     assert result.returncode == 0, "devcontainer features test failed:\n" + output[-12000:]
     assert "❌" not in output, output[-12000:]
     return output

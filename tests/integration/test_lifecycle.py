@@ -40,7 +40,7 @@ def workspace(provisioned) -> Iterator[Path]:
     ws = make_workspace(EXAMPLE, workdir, image=provisioned["base"])
     chown_tree(workdir, 1000, 1000)
     try:
-        with docker_cleanup():
+        with docker_cleanup(ws):
             yield ws
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -142,7 +142,7 @@ def test_uid_remap_by_the_cli_is_repaired_at_start(remap_user: str, provisioned)
     ws = make_workspace(EXAMPLE, workdir, image=provisioned["base"])
     chown_tree(workdir, account.pw_uid, account.pw_gid)
     try:
-        with docker_cleanup():
+        with docker_cleanup(ws):
             outcome = up(ws, user=remap_user)
             container = outcome["containerId"]
             wait_repaired(container)

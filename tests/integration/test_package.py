@@ -7,13 +7,13 @@ import tarfile
 
 import pytest
 
-from harness.devcontainer import CLI, REPO, run, temp_dir
+from harness.devcontainer import CLI, REPO, run
 
 pytestmark = pytest.mark.docker
 
 
-def test_features_package_produces_the_feature_tarball() -> None:
-    out = temp_dir("uv-user-package-")
+def test_features_package_produces_the_feature_tarball(tmp_path) -> None:
+    out = tmp_path / "package"
     run([str(CLI), "features", "package", str(REPO / "src"), "--output-folder", str(out), "--force-clean-output-folder"])
     collection = json.loads((out / "devcontainer-collection.json").read_text())
     assert [f["id"] for f in collection["features"]] == ["uv-user"]
