@@ -105,7 +105,7 @@ def test_package_version_equals_the_feature_json_version():
     assert uv_user.__version__ == FEATURE["version"]
 
 
-NON_DEFAULT = {"version": "0.13", "username": "node", "indexUrl": "https://mirror.example/simple"}
+NON_DEFAULT = {"version": "0.13", "username": "node", "indexUrl": "https://mirror.example/simple", "autoSync": "never"}
 
 
 @pytest.mark.parametrize("name", sorted(JSON_OPTIONS))

@@ -116,7 +116,7 @@ def test_plan_owner_dirs_and_record(make_options, make_facts, index_files):
         "uv_version": "0.13.9",
         "uv": OURS,
         "options": {"version": "0.13.*", "indexUrl": "https://pypi.org/simple", "systemCerts": True,
-                    "compileBytecode": True, "shellCompletion": True},
+                    "compileBytecode": True, "shellCompletion": True, "autoSync": "lock"},
     }
 
 

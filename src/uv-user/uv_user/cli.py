@@ -108,6 +108,20 @@ def cmd_repair(args: argparse.Namespace) -> int:
     return 0 if not report.errors else 1
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    """autoSync from the lifecycle hook (or by hand): ownership first, then uv sync."""
+    from . import autosync
+
+    # The CLI does not wait for the start-time repair: make sure it is done before uv writes.
+    repair_args = argparse.Namespace(user="", root=paths.ROOT, dry_run=False, entrypoint=True, max_seconds=30.0)
+    try:
+        cmd_repair(repair_args)
+    except UvUserError as exc:
+        print(exc.line(), file=sys.stderr, flush=True)
+    workspace = args.workspace or os.environ.get("CONTAINER_WORKSPACE_FOLDER") or os.getcwd()
+    return autosync.run(workspace, args.mode, args.lifecycle, log)
+
+
 def _known_uid() -> bool:
     try:
         pwd.getpwuid(os.geteuid())
@@ -130,6 +144,13 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--root", default=paths.ROOT, help=argparse.SUPPRESS)
     rep.add_argument("--max-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     rep.set_defaults(func=cmd_repair)
+    syn = sub.add_parser("sync", help="sync the workspace's project into the environment (autoSync)")
+    syn.add_argument("--workspace", default="", help="project folder (default: the current directory)")
+    syn.add_argument("--mode", choices=["lock", "always", "never"], default=None,
+                     help="override the autoSync mode recorded at install")
+    syn.add_argument("--lifecycle", action="store_true",
+                     help="run from the feature's updateContentCommand: report failures loudly but exit 0")
+    syn.set_defaults(func=cmd_sync)
     return top
 
 

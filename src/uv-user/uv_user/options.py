@@ -14,6 +14,9 @@ from .errors import UvUserError
 from .index import DEFAULT_INDEX, validate_index_url
 from .versions import VersionSpec, parse_spec
 
+# When the container is created: sync from uv.lock only, whenever there is a pyproject.toml, or not at all.
+AUTO_SYNC_MODES = ("lock", "always", "never")
+
 # Must equal the defaults in devcontainer-feature.json (a unit test checks).
 DEFAULTS = {
     "version": "latest",
@@ -22,6 +25,7 @@ DEFAULTS = {
     "systemCerts": True,
     "compileBytecode": False,
     "shellCompletion": True,
+    "autoSync": "lock",
 }
 
 
@@ -33,6 +37,7 @@ class Options:
     system_certs: bool
     compile_bytecode: bool
     shell_completion: bool
+    auto_sync: str = "lock"
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -59,4 +64,13 @@ def read(env: Mapping[str, str]) -> Options:
         system_certs=_flag("systemCerts", raw("systemCerts")),
         compile_bytecode=_flag("compileBytecode", raw("compileBytecode")),
         shell_completion=_flag("shellCompletion", raw("shellCompletion")),
+        auto_sync=_auto_sync(raw("autoSync")),
     )
+
+
+def _auto_sync(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in AUTO_SYNC_MODES:
+        raise UvUserError("autoSync {!r} is not one of {}; use lock (default), always or never".format(
+            raw, ", ".join(AUTO_SYNC_MODES)))
+    return value

@@ -110,6 +110,7 @@ def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] 
             "systemCerts": options.system_certs,
             "compileBytecode": options.compile_bytecode,
             "shellCompletion": options.shell_completion,
+            "autoSync": options.auto_sync,
         },
     }
     return Plan(

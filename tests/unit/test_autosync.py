@@ -1,0 +1,84 @@
+"""autoSync: what runs for which workspace, and the exit-code policy."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from uv_user import autosync, options, paths
+from uv_user.errors import UvUserError
+
+
+@pytest.mark.parametrize("mode, present, args", [
+    ("lock", {"uv.lock", "pyproject.toml"}, ["sync", "--frozen"]),
+    ("lock", {"pyproject.toml"}, None),
+    ("lock", set(), None),
+    ("always", {"pyproject.toml"}, ["sync"]),
+    ("always", {"pyproject.toml", "uv.lock"}, ["sync"]),
+    ("always", set(), None),
+    ("never", {"pyproject.toml", "uv.lock"}, None),
+])
+def test_decide(mode, present, args) -> None:
+    decision = autosync.decide(mode, present)
+    assert decision.args == args
+    assert decision.reason
+
+
+def test_lock_mode_without_lock_says_how_to_get_a_sync() -> None:
+    assert "autoSync to always" in autosync.decide("lock", {"pyproject.toml"}).reason
+
+
+@pytest.mark.parametrize("raw, mode", [("lock", "lock"), ("ALWAYS", "always"), (" never ", "never")])
+def test_option_values(raw, mode) -> None:
+    assert options.read({"AUTOSYNC": raw}).auto_sync == mode
+
+
+@pytest.mark.parametrize("raw", ["", "sometimes", "lock; rm -rf /", "$(id)"])
+def test_bad_option_values_name_the_value(raw) -> None:
+    with pytest.raises(UvUserError) as caught:
+        options.read({"AUTOSYNC": raw})
+    assert caught.value.line().startswith("uv-user: autoSync {!r}".format(raw))
+
+
+def test_recorded_mode_falls_back_to_lock() -> None:
+    assert autosync.recorded_mode({}) == "lock"
+    assert autosync.recorded_mode({"options": {"autoSync": "never"}}) == "never"
+    assert autosync.recorded_mode({"options": {"autoSync": "bogus"}}) == "lock"
+
+
+@pytest.fixture
+def fake_uv(tmp_path, monkeypatch):
+    """A recording uv that exits with the code in $FAKE_UV_EXIT, named in a temp install record."""
+    calls = tmp_path / "calls"
+    uv = tmp_path / "uv"
+    uv.write_text("#!/bin/sh\necho \"$PWD $*\" >> {}\nexit ${{FAKE_UV_EXIT:-0}}\n".format(calls))
+    uv.chmod(uv.stat().st_mode | stat.S_IXUSR)
+    record = tmp_path / "install.json"
+    record.write_text(json.dumps({"uv": str(uv), "options": {"autoSync": "lock"}}))
+    monkeypatch.setattr(paths, "RECORD", str(record))
+    return calls
+
+
+def test_run_syncs_frozen_in_the_workspace(tmp_path, fake_uv) -> None:
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "uv.lock").write_text("")
+    assert autosync.run(str(tmp_path / "ws"), None, True, lambda m: None) == 0
+    assert fake_uv.read_text() == "{} sync --frozen\n".format(tmp_path / "ws")
+
+
+def test_run_does_nothing_without_a_lock(tmp_path, fake_uv) -> None:
+    assert autosync.run(str(tmp_path), None, True, lambda m: None) == 0
+    assert not fake_uv.exists()
+
+
+def test_failed_sync_is_loud_and_exit_zero_only_from_the_lifecycle_hook(tmp_path, fake_uv, monkeypatch, capsys) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project\n")
+    monkeypatch.setenv("FAKE_UV_EXIT", "2")
+    assert autosync.run(str(tmp_path), "always", True, lambda m: None) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("uv-user:") for line in err)
+    assert any("autoSync FAILED: `uv sync` exited 2" in line for line in err)
+    assert err[-1] == "uv-user: fix the project, then rerun: cd {} && uv sync".format(tmp_path)
+    assert autosync.run(str(tmp_path), "always", False, lambda m: None) == 2
