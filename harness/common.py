@@ -116,6 +116,7 @@ TOOL_PACKAGES = {
     "docker": "docker.io",
     "docker-compose": "docker-compose",
     "debootstrap": "debootstrap",
+    "docker-registry": "docker-registry",
     "qemu-aarch64-static": "qemu-user-static",
     "qemu-x86_64-static": "qemu-user-static",
     "update-binfmts": "binfmt-support",
