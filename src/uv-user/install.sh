@@ -27,16 +27,16 @@ install_python() {
     echo "uv-user: python3 not found; installing it with the image's package manager"
     if command -v apt-get >/dev/null 2>&1; then
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -y && apt-get install -y --no-install-recommends python3 ca-certificates
+        apt-get update -y && apt-get install -y --no-install-recommends python3 ca-certificates || return 1
         rm -rf /var/lib/apt/lists/*
     elif command -v apk >/dev/null 2>&1; then
-        apk add --no-cache python3 ca-certificates
+        apk add --no-cache python3 ca-certificates || return 1
     elif command -v dnf >/dev/null 2>&1; then
-        dnf install -y python3 ca-certificates && dnf clean all
+        dnf install -y python3 ca-certificates && dnf clean all || return 1
     elif command -v microdnf >/dev/null 2>&1; then
-        microdnf install -y python3 ca-certificates && microdnf clean all
+        microdnf install -y python3 ca-certificates && microdnf clean all || return 1
     elif command -v zypper >/dev/null 2>&1; then
-        zypper --non-interactive install python3 ca-certificates && zypper clean --all
+        zypper --non-interactive install python3 ca-certificates && zypper clean --all || return 1
     else
         echo "uv-user: python3 is missing and no known package manager (apt-get, apk, dnf, microdnf, zypper) was found; install python3 3.8+ in the image first (nothing was changed)" >&2
         exit 1
@@ -45,7 +45,10 @@ install_python() {
 
 python=$(find_python)
 if [ -z "$python" ]; then
-    install_python
+    if ! install_python; then
+        echo "uv-user: installing python3 with the image's package manager failed (see above); check the network/proxy for the package archive, or install python3 3.8+ in the image first" >&2
+        exit 1
+    fi
     python=$(find_python)
     [ -n "$python" ] || { echo "uv-user: python3 is still missing after installing it; install python3 3.8+ in the image first" >&2; exit 1; }
 fi
