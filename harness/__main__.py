@@ -42,12 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     prov.add_argument("--no-cli", action="store_true", help="skip the devcontainer CLI")
     sub.add_parser("stop-engine", help="stop the dockerd this harness started (never another)")
     sub.add_parser("demo", help="the end-to-end demo (harness/demo.py; see `demo --help`)", add_help=False)
+    record = sub.add_parser("release-record", help="after a release: record each feature's version and files "
+                                                   "in release/<id>.json (--check: only verify)")
+    record.add_argument("--check", action="store_true",
+                        help="exit 1 if a feature changed since its record but its version was not bumped")
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
         from .demo import main as demo_main  # imported only when asked: it is the demo's own module
         return demo_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "release-record":
+        from .release import record_command
+        return record_command(check=args.check)
     if args.command == "stop-engine":
         try:
             stop_engine()
