@@ -63,6 +63,14 @@ def test_every_option_is_documented_in_the_readme_with_its_default() -> None:
         assert documented[name] == (option["type"], expected), name
 
 
+def test_every_container_env_variable_is_in_the_readme_with_its_value() -> None:
+    """The "What you get" table: one row per containerEnv variable, value as in the JSON."""
+    rows = dict(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \| `([^`]*)` \|", README, re.M))
+    assert set(rows) == set(FEATURE["containerEnv"])
+    for name, value in FEATURE["containerEnv"].items():
+        assert rows[name] == value.replace("${PATH}", "$PATH"), name
+
+
 def test_proposals_are_safe_for_the_clis_duplicate_test() -> None:
     # The CLI's duplicate test installs the proposal after the default first: it must install on any image.
     proposals = FEATURE["options"]["version"]["proposals"]
