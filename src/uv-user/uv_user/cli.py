@@ -122,6 +122,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return autosync.run(workspace, args.mode, args.lifecycle, log)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the setup one line per problem; --fix re-owns through cmd_repair (same sudo logic)."""
+    from . import doctor
+
+    return doctor.run(args, cmd_repair)
+
+
 def _known_uid() -> bool:
     try:
         pwd.getpwuid(os.geteuid())
@@ -144,6 +151,14 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--root", default=paths.ROOT, help=argparse.SUPPRESS)
     rep.add_argument("--max-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     rep.set_defaults(func=cmd_repair)
+    doc = sub.add_parser("doctor", help="explain what is wrong with the environment, one line per check")
+    doc.add_argument("--fix", action="store_true",
+                     help="repair ownership (as `uv-user repair` does), then check again")
+    doc.add_argument("--json", action="store_true", help="print the findings and the facts behind them as JSON")
+    doc.add_argument("--workspace", default="", help="folder to check for a stray .venv (default: "
+                     "$CONTAINER_WORKSPACE_FOLDER or the current directory, and its uv project)")
+    doc.add_argument("--root", default=paths.ROOT, help=argparse.SUPPRESS)
+    doc.set_defaults(func=cmd_doctor)
     syn = sub.add_parser("sync", help="sync the workspace's project into the environment (autoSync)")
     syn.add_argument("--workspace", default="", help="project folder (default: the current directory)")
     syn.add_argument("--mode", choices=["lock", "always", "never"], default=None,

@@ -1,0 +1,566 @@
+"""uv-user doctor: each check's pure logic on hand-built facts, then the command on a tmp tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from uv_user import doctor
+from uv_user.doctor import (FAIL, OK, WARN, DoctorFacts, Interpreter, Mount, Ownership, Workspace, check_all,
+                            check_interpreter, check_link_mode, check_login_path, check_ownership, check_path,
+                            check_project_env, check_uv, check_virtual_env, check_volume, check_workspace)
+
+FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
+ENV = "/opt/uv-user/venv"
+
+
+def healthy(**overrides: object) -> DoctorFacts:
+    """A container where everything is right: the facts a fresh dev container with the feature shows."""
+    facts = DoctorFacts(
+        root="/opt/uv-user",
+        env={"UV_PROJECT_ENVIRONMENT": ENV, "VIRTUAL_ENV": ENV, "UV_CACHE_DIR": "/opt/uv-user/cache",
+             "PATH": ENV + "/bin:/usr/local/bin:/usr/bin:/bin", "HOME": "/home/vscode"},
+        python_on_path=ENV + "/bin/python",
+        login_python=ENV + "/bin/python",
+        user="vscode",
+        uid=1000,
+        ownership=Ownership(owner="vscode", uid=1000, gid=1000, scanned=812),
+        env_dev=42,
+        cache_dir="/opt/uv-user/cache",
+        cache_dev=42,
+        interpreter=Interpreter(ENV, exists=True, python=ENV + "/bin/python", target="/usr/bin/python3.11",
+                                resolves=True, has_cfg=True, home="/usr/bin", home_exists=True),
+        uv_path="/usr/local/bin/uv",
+        uv_version="0.9.30",
+        record={"username": "vscode", "uv_version": "0.9.30", "uv": "/usr/local/bin/uv",
+                "options": {"version": "latest"}},
+        mount=Mount("/opt/uv-user", "ext4", "/dev/sda1"),
+        workspaces=[Workspace("/workspaces/app")],
+    )
+    for name, value in overrides.items():
+        setattr(facts, name, value)
+    return facts
+
+
+def with_env(**variables: str) -> DoctorFacts:
+    """Healthy facts with some variables changed ("" removes one)."""
+    facts = healthy()
+    for name, value in variables.items():
+        if value:
+            facts.env[name] = value
+        else:
+            facts.env.pop(name, None)
+    return facts
+
+
+def assert_one_line(finding) -> None:
+    assert "\n" not in finding.message and "\n" not in finding.fix
+    assert finding.message
+    if finding.status != OK:
+        assert finding.fix, finding
+
+
+# ----------------------------------------------------------------------------- the whole picture
+
+
+def test_a_healthy_container_passes_every_check():
+    findings = check_all(healthy())
+    assert [(f.check, f.status) for f in findings if f.status != OK] == []
+    assert [f.check for f in findings] == ["env", "VIRTUAL_ENV", "PATH", "login PATH", "ownership", "link mode",
+                                           "interpreter", "uv", "volume", "workspace"]
+    assert doctor.summary(findings) == "uv-user: doctor: no problems"
+
+
+def test_every_finding_is_one_line_with_a_fix_unless_ok():
+    broken = healthy(python_on_path="/usr/bin/python", login_python="", uv_path="", mount=None,
+                     ownership=Ownership(owner="vscode", uid=1000, gid=1000, mismatches=2, examples=["/a (0:0)"]),
+                     workspaces=[Workspace("/w", "dir")], env_dev=1, cache_dev=2)
+    broken.env.pop("VIRTUAL_ENV")
+    findings = check_all(broken)
+    assert {f.status for f in findings} == {OK, WARN, FAIL}
+    for finding in findings:
+        assert_one_line(finding)
+
+
+# ----------------------------------------------------------------------------- where the env is
+
+
+def test_unset_project_environment_fails_and_says_where_uv_would_put_it():
+    finding = check_project_env(with_env(UV_PROJECT_ENVIRONMENT=""))
+    assert finding.status == FAIL
+    assert ".venv in the project" in finding.message
+    assert "export UV_PROJECT_ENVIRONMENT=/opt/uv-user/venv" in finding.fix
+
+
+def test_relative_project_environment_fails_naming_the_value():
+    finding = check_project_env(with_env(UV_PROJECT_ENVIRONMENT=".venv-dev"))
+    assert finding.status == FAIL
+    assert "UV_PROJECT_ENVIRONMENT=.venv-dev is relative" in finding.message
+
+
+@pytest.mark.parametrize("value", [ENV, ENV + "/", "/opt/uv-user//venv"])
+def test_the_default_env_is_ok_however_it_is_spelled(value):
+    assert check_project_env(with_env(UV_PROJECT_ENVIRONMENT=value)).status == OK
+
+
+def test_a_second_env_under_the_root_is_a_warning_pointing_at_uv_run():
+    finding = check_project_env(with_env(UV_PROJECT_ENVIRONMENT="/opt/uv-user/envs/api"))
+    assert finding.status == WARN
+    assert "/opt/uv-user/envs/api" in finding.message and "uv run" in finding.fix
+
+
+def test_an_env_outside_the_root_warns_it_is_not_on_the_volume():
+    finding = check_project_env(with_env(UV_PROJECT_ENVIRONMENT="/home/vscode/venv"))
+    assert finding.status == WARN
+    assert "not on the volume" in finding.message
+    assert "/opt/uv-user/envs/NAME" in finding.fix
+
+
+def test_virtual_env_agreeing_with_uv_is_ok():
+    assert check_virtual_env(healthy()).status == OK
+    both = with_env(UV_PROJECT_ENVIRONMENT="/opt/uv-user/envs/api", VIRTUAL_ENV="/opt/uv-user/envs/api/")
+    assert check_virtual_env(both).status == OK
+
+
+def test_virtual_env_pointing_elsewhere_fails_naming_both_paths():
+    finding = check_virtual_env(with_env(VIRTUAL_ENV="/workspaces/app/.venv"))
+    assert finding.status == FAIL
+    assert "VIRTUAL_ENV=/workspaces/app/.venv but uv syncs /opt/uv-user/venv" in finding.message
+    assert "deactivate" in finding.fix and "export VIRTUAL_ENV=/opt/uv-user/venv" in finding.fix
+
+
+def test_unset_virtual_env_is_a_warning():
+    finding = check_virtual_env(with_env(VIRTUAL_ENV=""))
+    assert finding.status == WARN
+    assert finding.fix == "export VIRTUAL_ENV=/opt/uv-user/venv"
+
+
+# ----------------------------------------------------------------------------- PATH order
+
+
+def test_another_python_first_on_path_fails_naming_it():
+    finding = check_path(healthy(python_on_path="/usr/local/bin/python"))
+    assert finding.status == FAIL
+    assert "/usr/local/bin/python, not /opt/uv-user/venv/bin/python" in finding.message
+    assert "export PATH=/opt/uv-user/venv/bin:$PATH" in finding.fix
+
+
+def test_no_python_on_path_fails():
+    finding = check_path(healthy(python_on_path=""))
+    assert finding.status == FAIL and "no `python` on PATH" in finding.message
+
+
+def test_the_project_envs_python_first_is_fine_too():
+    facts = with_env(UV_PROJECT_ENVIRONMENT="/opt/uv-user/envs/api")
+    facts.python_on_path = "/opt/uv-user/envs/api/bin/python"
+    assert check_path(facts).status == OK
+
+
+def test_login_shell_not_checked_without_bash():
+    finding = check_login_path(healthy(login_python=None))
+    assert finding.status == OK and "not checked" in finding.message
+
+
+def test_login_shell_reset_by_a_profile_points_at_the_users_profile():
+    finding = check_login_path(healthy(login_python="/usr/bin/python"))
+    assert finding.status == FAIL
+    assert "in a login shell" in finding.message
+    assert "~/.bash_profile" in finding.fix
+
+
+def test_login_shell_without_the_profile_script_says_rebuild():
+    finding = check_login_path(healthy(login_python="/usr/bin/python", profile_script=False))
+    assert finding.status == FAIL
+    assert finding.fix.startswith("rebuild the container") and "/etc/profile.d/uv-user.sh" in finding.fix
+
+
+# ----------------------------------------------------------------------------- ownership
+
+
+def mismatched(count: int, **more: object) -> DoctorFacts:
+    examples = ["/opt/uv-user/venv/f{} (0:0)".format(i) for i in range(min(count, 3))]
+    return healthy(ownership=Ownership(owner="vscode", uid=1000, gid=1000, scanned=900, mismatches=count,
+                                       examples=examples), **more)
+
+
+def test_mismatches_fail_with_the_count_and_first_examples():
+    finding = check_ownership(mismatched(7, can_sudo=True))
+    assert finding.status == FAIL
+    assert finding.message.startswith("7 entries under /opt/uv-user are not owned by vscode (1000:1000), e.g. ")
+    assert "/opt/uv-user/venv/f0 (0:0), /opt/uv-user/venv/f1 (0:0), /opt/uv-user/venv/f2 (0:0)" in finding.message
+    assert "uv-user doctor --fix" in finding.fix and "sudo -n" in finding.fix
+
+
+def test_one_mismatch_reads_in_the_singular():
+    assert check_ownership(mismatched(1)).message.startswith("1 entry under /opt/uv-user is not owned")
+
+
+def test_without_sudo_the_fix_says_what_to_run_as_root():
+    finding = check_ownership(mismatched(2, can_sudo=False))
+    assert "vscode has no sudo" in finding.fix
+    assert "docker exec -u root <container> uv-user repair" in finding.fix
+
+
+def test_as_root_the_fix_is_the_repair_itself():
+    finding = check_ownership(mismatched(2, uid=0, user="root"))
+    assert finding.fix == "run `uv-user doctor --fix` (or `uv-user repair`)"
+
+
+def test_a_tree_that_cannot_be_scanned_fails_with_its_own_fix():
+    facts = healthy(ownership=Ownership(problem="/opt/uv-user is a symlink (to /etc)",
+                                        problem_fix="remove it and rebuild"))
+    finding = check_ownership(facts)
+    assert (finding.status, finding.message, finding.fix) == (FAIL, "/opt/uv-user is a symlink (to /etc)",
+                                                              "remove it and rebuild")
+
+
+def test_an_unfinished_scan_is_a_warning():
+    facts = healthy(ownership=Ownership(owner="vscode", uid=1000, gid=1000, scanned=50000, incomplete=True))
+    finding = check_ownership(facts)
+    assert finding.status == WARN and "50000 entries" in finding.message
+    assert "uv-user repair --dry-run" in finding.fix
+
+
+def test_working_as_another_user_than_the_owner_is_a_warning():
+    finding = check_ownership(healthy(user="node", uid=1001))
+    assert finding.status == WARN
+    assert "you are node (1001) but /opt/uv-user belongs to vscode (1000:1000)" in finding.message
+    assert '"username": "node"' in finding.fix
+
+
+def test_root_may_look_at_a_tree_it_does_not_own():
+    assert check_ownership(healthy(user="root", uid=0)).status == OK
+
+
+# ----------------------------------------------------------------------------- hardlinks
+
+
+def test_env_and_cache_on_different_filesystems_warn_about_the_copy_fallback():
+    finding = check_link_mode(healthy(cache_dir="/home/vscode/.cache/uv", cache_dev=7))
+    assert finding.status == WARN
+    assert "different filesystems" in finding.message and "Failed to hardlink" in finding.message
+    assert "UV_CACHE_DIR=/opt/uv-user/cache" in finding.fix and "UV_LINK_MODE=copy" in finding.fix
+
+
+@pytest.mark.parametrize("variables", [{"UV_LINK_MODE": "copy"}, {"UV_LINK_MODE": "clone"}, {"UV_NO_CACHE": "1"}])
+def test_no_hardlinks_wanted_means_nothing_to_warn_about(variables):
+    facts = with_env(**variables)
+    facts.cache_dev = 7
+    assert check_link_mode(facts).status == OK
+
+
+def test_an_explicit_hardlink_mode_is_still_checked():
+    facts = with_env(UV_LINK_MODE="hardlink")
+    facts.cache_dev = 7
+    assert check_link_mode(facts).status == WARN
+
+
+# ----------------------------------------------------------------------------- interpreter link
+
+
+def test_a_dangling_interpreter_link_fails_naming_its_target():
+    it = Interpreter(ENV, exists=True, python=ENV + "/bin/python", target="/usr/local/bin/python3.12",
+                     resolves=False, has_cfg=True, home="/usr/local/bin", home_exists=False)
+    finding = check_interpreter(healthy(interpreter=it))
+    assert finding.status == FAIL
+    assert "points to /usr/local/bin/python3.12, which is gone" in finding.message
+    assert "uv sync" in finding.fix and "uv venv --clear /opt/uv-user/venv" in finding.fix
+
+
+def test_a_missing_pyvenv_cfg_or_home_fails():
+    base = healthy().interpreter
+    assert "pyvenv.cfg is missing" in check_interpreter(healthy(interpreter=replace(base, has_cfg=False))).message
+    finding = check_interpreter(healthy(interpreter=replace(base, home="/gone", home_exists=False)))
+    assert finding.status == FAIL and "names home /gone" in finding.message
+
+
+def test_no_env_yet_is_only_a_warning():
+    finding = check_interpreter(healthy(interpreter=Interpreter(ENV)))
+    assert finding.status == WARN and "uv sync" in finding.fix
+
+
+# ----------------------------------------------------------------------------- uv
+
+
+def test_uv_as_installed_is_ok_and_names_the_version_option():
+    finding = check_uv(healthy())
+    assert finding.status == OK
+    assert finding.message == "uv 0.9.30 at /usr/local/bin/uv, as installed (version option: latest)"
+
+
+def test_missing_or_broken_uv_fails():
+    assert check_uv(healthy(uv_path="")).status == FAIL
+    finding = check_uv(healthy(uv_version=""))
+    assert finding.status == FAIL and "does not run" in finding.message
+
+
+def test_another_uv_first_on_path_is_named():
+    finding = check_uv(healthy(uv_path="/home/vscode/.local/bin/uv", uv_version="0.4.0"))
+    assert finding.status == WARN
+    assert "uv 0.4.0 at /home/vscode/.local/bin/uv, but the feature installed uv 0.9.30" in finding.message
+    assert "remove /home/vscode/.local/bin/uv" in finding.fix
+
+
+def test_a_uv_replaced_in_place_suggests_a_rebuild_or_pinning():
+    finding = check_uv(healthy(uv_version="0.9.31"))
+    assert finding.status == WARN and "rebuild" in finding.fix and '"version"' in finding.fix
+
+
+def test_a_missing_install_record_is_a_warning():
+    finding = check_uv(healthy(record={}, record_problem="/usr/local/share/uv-user/install.json is missing"))
+    assert finding.status == WARN and "install.json is missing" in finding.message
+
+
+# ----------------------------------------------------------------------------- volume
+
+
+def test_no_mount_warns_that_a_rebuild_loses_the_env():
+    finding = check_volume(healthy(mount=None))
+    assert finding.status == WARN and "lost on rebuild" in finding.message
+
+
+def test_a_tmpfs_warns_that_a_stop_empties_it():
+    finding = check_volume(healthy(mount=Mount("/opt/uv-user", "tmpfs", "tmpfs")))
+    assert finding.status == WARN and "postStartCommand" in finding.fix
+
+
+def test_unreadable_mountinfo_is_not_a_problem():
+    assert check_volume(healthy(mount=None, mountinfo_read=False)).status == OK
+
+
+MOUNTINFO = """\
+22 1 0:21 / / rw,relatime master:1 - overlay overlay rw,lowerdir=/x
+35 22 8:1 /var/lib/docker/volumes/uv-user-abc/_data /opt/uv-user rw,relatime - ext4 /dev/sda1 rw
+36 22 8:1 /home/me/my\\040project /workspaces/my\\040project rw - ext4 /dev/sda1 rw
+37 22 0:50 / /opt/uv-user rw - tmpfs tmpfs rw
+garbage line
+"""
+
+
+def test_mountinfo_is_parsed_with_escapes_and_the_last_mount_wins():
+    mounts = doctor.parse_mountinfo(MOUNTINFO)
+    assert len(mounts) == 4
+    assert mounts[2].mount_point == "/workspaces/my project"
+    assert doctor.mount_at(mounts, "/opt/uv-user/") == Mount("/opt/uv-user", "tmpfs", "tmpfs")
+    assert doctor.mount_at(mounts[:2], "/opt/uv-user").fstype == "ext4"
+    assert doctor.mount_at(mounts, "/opt") is None
+
+
+def test_pyvenv_home_is_read_from_the_cfg_text():
+    assert doctor.pyvenv_home("home = /usr/local/bin\nversion_info = 3.12.1\n") == "/usr/local/bin"
+    assert doctor.pyvenv_home("HOME=/usr/bin") == "/usr/bin"
+    assert doctor.pyvenv_home("version = 3.8\n") == ""
+
+
+# ----------------------------------------------------------------------------- stray .venv
+
+
+def test_a_stray_venv_dir_is_a_warning_with_the_command_to_remove_it():
+    finding = check_workspace(healthy(workspaces=[Workspace("/workspaces/app", "dir")]))
+    assert finding.status == WARN
+    assert finding.message.startswith("/workspaces/app/.venv exists: uv ignores it")
+    assert "rm -rf /workspaces/app/.venv" in finding.fix
+
+
+def test_a_venv_link_to_the_env_is_deliberate_and_fine():
+    link = Workspace("/workspaces/app", "link", "/opt/uv-user/venv")
+    assert check_workspace(healthy(workspaces=[link])).status == OK
+    elsewhere = Workspace("/workspaces/app", "link", "/home/me/venvs/app")
+    assert check_workspace(healthy(workspaces=[elsewhere])).status == WARN
+
+
+def test_every_stray_venv_is_named():
+    finding = check_workspace(healthy(workspaces=[Workspace("/w", "dir"), Workspace("/w/api", "file"),
+                                                  Workspace("/w/web")]))
+    assert "/w/.venv, /w/api/.venv exists" in finding.message
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def test_a_single_failure_summary_names_the_problem_and_its_fix():
+    findings = check_all(healthy(python_on_path="/usr/bin/python"))
+    line = doctor.summary(findings)
+    assert line.startswith("uv-user: PATH: `python` on PATH is /usr/bin/python")
+    assert "; fix: export PATH=/opt/uv-user/venv/bin:$PATH" in line
+    assert "\n" not in line
+
+
+def test_several_failures_are_listed_and_fix_is_offered_only_when_it_helps():
+    findings = check_all(mismatched(3, python_on_path="", can_sudo=True))
+    line = doctor.summary(findings)
+    assert line.startswith("uv-user: 2 checks failed (PATH, ownership)")
+    assert "`uv-user doctor --fix` repairs ownership" in line
+    no_repair = doctor.summary(check_all(healthy(python_on_path="", uv_path="")))
+    assert "doctor --fix" not in no_repair
+
+
+def test_warnings_alone_pass_and_are_counted():
+    line = doctor.summary(check_all(healthy(mount=None, workspaces=[Workspace("/w", "dir")])))
+    assert line == "uv-user: doctor: no problems (2 warnings: volume, workspace)"
+
+
+def test_markers_fall_back_to_ascii():
+    assert doctor.markers("utf-8")[OK] == "\u2713"
+    assert doctor.markers("ascii") == {OK: "ok", WARN: "!!", FAIL: "XX"}
+    assert doctor.markers(None) == doctor.markers("ascii")
+
+
+def test_render_prints_fix_lines_only_for_problems():
+    lines = doctor.render(check_all(healthy(python_on_path="/usr/bin/python")), doctor.markers("ascii"))
+    assert lines[2].startswith("XX PATH: ")
+    assert lines[3].startswith("    fix: export PATH=")
+    assert sum(1 for line in lines if "fix:" in line) == 1
+
+
+# ----------------------------------------------------------------------------- gathering on real files
+
+
+def test_workspace_candidates(tmp_path):
+    project = tmp_path / "proj"
+    (project / "src" / "pkg").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname='p'\n")
+    deep = str(project / "src" / "pkg")
+    assert doctor.workspace_candidates("rel", {}, deep) == [os.path.abspath("rel")]
+    assert doctor.workspace_candidates("", {}, deep) == [deep, str(project)]
+    assert doctor.workspace_candidates("", {"CONTAINER_WORKSPACE_FOLDER": str(tmp_path)}, str(project)) == [
+        str(tmp_path), str(project)]
+
+
+def test_gather_workspace_tells_dirs_files_and_links_apart(tmp_path):
+    kinds = {}
+    for name, make in (("none", None), ("dir", "dir"), ("file", "file"), ("link", "link")):
+        ws = tmp_path / name
+        ws.mkdir()
+        if make == "dir":
+            (ws / ".venv").mkdir()
+        elif make == "file":
+            (ws / ".venv").write_text("")
+        elif make == "link":
+            os.symlink(str(tmp_path), str(ws / ".venv"))
+        found = doctor.gather_workspace(str(ws))
+        kinds[name] = (found.venv, found.link_target)
+    assert kinds == {"none": ("absent", ""), "dir": ("dir", ""), "file": ("file", ""),
+                     "link": ("link", os.path.realpath(str(tmp_path)))}
+
+
+def test_gather_interpreter_sees_a_dangling_link(tmp_path):
+    env = tmp_path / "venv"
+    (env / "bin").mkdir(parents=True)
+    os.symlink("/nonexistent/python3.12", str(env / "bin" / "python"))
+    (env / "pyvenv.cfg").write_text("home = /nonexistent\n")
+    it = doctor.gather_interpreter(str(env))
+    assert (it.exists, it.resolves, it.target, it.has_cfg, it.home, it.home_exists) == (
+        True, False, "/nonexistent/python3.12", True, "/nonexistent", False)
+    assert check_interpreter(healthy(interpreter=it)).status == FAIL
+
+
+def test_cache_dir_follows_uvs_order():
+    assert doctor.cache_dir({"UV_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}) == "/c"
+    assert doctor.cache_dir({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == "/x/uv"
+    assert doctor.cache_dir({"HOME": "/h"}) == "/h/.cache/uv"
+
+
+def test_nearest_dev_uses_the_closest_existing_parent(tmp_path):
+    assert doctor._nearest_dev(str(tmp_path / "not" / "yet")) == os.stat(str(tmp_path)).st_dev
+
+
+# ----------------------------------------------------------------------------- the command on a tmp tree
+
+
+def make_tree(tmp_path: Path, fake_uv) -> Dict[str, object]:
+    """/…/root with a working venv (linked to this python), a record naming the current user, a workspace."""
+    root = tmp_path / "root"
+    env = root / "venv"
+    (env / "bin").mkdir(parents=True)
+    (root / "cache").mkdir()
+    real = os.path.realpath(sys.executable)
+    os.symlink(real, str(env / "bin" / "python"))
+    (env / "pyvenv.cfg").write_text("home = {}\n".format(os.path.dirname(real)))
+    record = tmp_path / "install.json"
+    record.write_text(json.dumps({"username": pwd.getpwuid(os.geteuid()).pw_name, "uv_version": "0.9.30",
+                                  "uv": str(fake_uv.path), "options": {"version": "latest"}}))
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
+    environ.update(UV_PROJECT_ENVIRONMENT=str(env), VIRTUAL_ENV=str(env), UV_CACHE_DIR=str(root / "cache"),
+                   PATH=os.pathsep.join([str(env / "bin"), str(fake_uv.bin_dir), "/usr/bin", "/bin"]))
+    return {"root": root, "env": env, "record": record, "workspace": workspace, "environ": environ}
+
+
+def run_doctor(tree: Dict[str, object], *extra: str) -> subprocess.CompletedProcess:
+    """cli.main(["doctor", ...]) with the record and login shell pointed at the tree (no /opt, no bash -l)."""
+    prelude = ("from uv_user import doctor, paths\npaths.RECORD = {!r}\npaths.PROFILE_SCRIPT = {!r}\n"
+               "doctor.login_python = lambda env: None".format(str(tree["record"]), str(tree["record"])))
+    args: List[str] = ["doctor", "--root", str(tree["root"]), "--workspace", str(tree["workspace"])] + list(extra)
+    code = "import sys; sys.path.insert(0, {!r})\n{}\nfrom uv_user.cli import main\nsys.exit(main({!r}))".format(
+        str(FEATURE_DIR), prelude, args)
+    return subprocess.run([sys.executable, "-c", code], env=tree["environ"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+
+
+def test_doctor_on_a_healthy_tree_exits_0(tmp_path, fake_uv):
+    tree = make_tree(tmp_path, fake_uv)
+    result = run_doctor(tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 12  # ten checks, the volume warning's fix, the summary
+    assert "uv syncs {} (UV_PROJECT_ENVIRONMENT)".format(tree["env"]) in lines[0]
+    assert "uv 0.9.30 at {}, as installed".format(fake_uv.path) in result.stdout
+    assert "is not a mount" in result.stdout  # a tmp dir is no volume: a warning only
+    assert lines[-1] == "uv-user: doctor: no problems (1 warning: volume)"
+    assert fake_uv.recorded_calls() == ["--version"]
+
+
+def test_doctor_names_each_problem_and_exits_1(tmp_path, fake_uv):
+    tree = make_tree(tmp_path, fake_uv)
+    (tree["workspace"] / ".venv").mkdir()
+    tree["environ"]["VIRTUAL_ENV"] = str(tree["workspace"] / ".venv")
+    os.unlink(str(tree["env"] / "bin" / "python"))
+    os.symlink("/nonexistent/python9", str(tree["env"] / "bin" / "python"))
+    result = run_doctor(tree)
+    assert result.returncode == 1
+    assert "VIRTUAL_ENV={}/.venv but uv syncs".format(tree["workspace"]) in result.stdout
+    assert "points to /nonexistent/python9, which is gone" in result.stdout
+    assert "{}/.venv exists".format(tree["workspace"]) in result.stdout
+    assert "Traceback" not in result.stderr
+    summary = result.stderr.splitlines()
+    assert len(summary) == 1 and summary[0].startswith("uv-user: ")
+    assert "checks failed" in summary[0] and "VIRTUAL_ENV" in summary[0] and "interpreter" in summary[0]
+
+
+def test_doctor_json_is_machine_readable(tmp_path, fake_uv):
+    tree = make_tree(tmp_path, fake_uv)
+    result = run_doctor(tree, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert {f["check"]: f["status"] for f in report["findings"]}["volume"] == "warn"
+    assert report["facts"]["interpreter"]["resolves"] is True
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+def test_doctor_fix_repairs_ownership_then_passes(tmp_path, fake_uv):
+    tree = make_tree(tmp_path, fake_uv)
+    stray = tree["env"] / "bin" / "tool"
+    stray.write_text("")
+    os.lchown(str(stray), 12345, 12345)
+    before = run_doctor(tree)
+    assert before.returncode == 1
+    assert "1 entry under {} is not owned by root (0:0), e.g. {} (12345:12345)".format(
+        tree["root"], stray) in before.stdout
+    fixed = run_doctor(tree, "--fix", "--json")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert json.loads(fixed.stdout)["ok"] is True  # the repair's own line went to stderr
+    assert "re-owned 1 of" in fixed.stderr
+    assert os.lstat(str(stray)).st_uid == 0
+    assert run_doctor(tree).returncode == 0
