@@ -83,7 +83,8 @@ def problem(feature: str, src: Path = SRC, records: Path = RECORDS) -> str | Non
     if version == was and now["files_sha256"] != recorded.get("files_sha256"):
         return (f"{feature}: {src.name}/{feature} changed since version {recorded['version']} was released, "
                 f"but {json_path.relative_to(src.parent)} still says {now['version']}: publishing would skip it "
-                f"and users would never get the change; {fix}")
+                f"and users would never get the change; {fix} (if {recorded['version']} was never published, "
+                "only re-record it: `python3 -m harness release-record`)")
     return None
 
 
