@@ -164,6 +164,14 @@ def test_the_project_envs_python_first_is_fine_too():
     assert check_path(facts).status == OK
 
 
+def test_a_broken_env_python_is_blamed_rather_than_path():
+    it = replace(healthy().interpreter, resolves=False, target="/usr/bin/python3.99")
+    finding = check_path(healthy(python_on_path="", interpreter=it))
+    assert finding.status == FAIL
+    assert finding.message == "`python` on PATH is missing: the env's own bin/python is broken"
+    assert "interpreter" in finding.fix
+
+
 def test_login_shell_not_checked_without_bash():
     finding = check_login_path(healthy(login_python=None))
     assert finding.status == OK and "not checked" in finding.message

@@ -217,6 +217,10 @@ def _path_finding(name: str, found: str, facts: DoctorFacts, where: str, fix: st
     env, default = project_env(facts), facts.default_env
     if _is_python_of(found, env) or _is_python_of(found, default):
         return Finding(name, OK, "`python` {} is the env's ({})".format(where, normalize(found)))
+    if facts.interpreter.exists and not facts.interpreter.resolves:
+        # PATH may be right: lookups just skip the env's dangling bin/python.
+        return Finding(name, FAIL, "`python` {} is {}: the env's own bin/python is broken".format(
+            where, found or "missing"), "repair the interpreter (see the interpreter check)")
     if not found:
         return Finding(name, FAIL, "no `python` {}".format(where), fix)
     return Finding(name, FAIL, "`python` {} is {}, not {}/bin/python: it does not see what `uv sync` "
