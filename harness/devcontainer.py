@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -88,24 +89,54 @@ def docker_cleanup(*folders: os.PathLike) -> Iterator[Cleanup]:
             remove_dev_containers(folder)
 
 
-def make_workspace(example: Path, into: Path, image: Optional[str] = None) -> Path:
+def make_workspace(example: Path, into: Path, image: Optional[str] = None,
+                   images: Optional[Dict[str, str]] = None, name: Optional[str] = None) -> Path:
     """Copy an example workspace and put the local feature where the CLI accepts it.
 
     Examples reference the published feature; the CLI only takes local features
     from inside .devcontainer (no symlinks), so the copy points at ./uv-user.
+    ``image`` replaces devcontainer.json's image outright; ``images`` maps public
+    images the harness cannot pull to local stand-ins, wherever the example names
+    them (devcontainer.json "image", Dockerfile FROM lines, compose "image:" lines).
+    ``name`` renames the copy (compose derives its project name from it).
     """
-    workspace = into / example.name
+    workspace = into / (name or example.name)
     shutil.copytree(example, workspace)
     devcontainer = workspace / ".devcontainer"
     shutil.copytree(FEATURE_SRC, devcontainer / "uv-user", ignore=shutil.ignore_patterns("__pycache__"))
     config_path = devcontainer / "devcontainer.json"
     text = config_path.read_text().replace('"' + PUBLISHED_REF + '"', '"./uv-user"')
-    if image:
+    if image or images:
         config = json.loads(strip_jsonc(text))
-        config["image"] = image
-        text = json.dumps(config, indent=2)
+        replacement = image or (images or {}).get(config.get("image", ""))
+        if replacement:
+            config["image"] = replacement
+            text = json.dumps(config, indent=2)
     config_path.write_text(text)
+    if images:
+        substitute_images(workspace, images, skip=devcontainer / "uv-user")
     return workspace
+
+
+_FROM = re.compile(r"^(?P<pre>[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*)(?P<image>[^\s]+)", re.I | re.M)
+_COMPOSE_IMAGE = re.compile(r"^(?P<pre>[ \t]*image:[ \t]*[\"']?)(?P<image>[^\s\"'#]+)", re.M)
+
+
+def substitute_images(workspace: Path, images: Dict[str, str], skip: Optional[Path] = None) -> None:
+    """Rewrite Dockerfile FROM and compose image: lines that name a key of ``images``."""
+    for path in sorted(workspace.rglob("*")):
+        if not path.is_file() or (skip is not None and skip in path.parents):
+            continue
+        if path.name == "Dockerfile" or path.name.startswith("Dockerfile.") or path.name.endswith(".Dockerfile"):
+            pattern = _FROM
+        elif path.suffix in (".yml", ".yaml") and "compose" in path.name:
+            pattern = _COMPOSE_IMAGE
+        else:
+            continue
+        text = path.read_text()
+        new = pattern.sub(lambda m: m.group("pre") + images.get(m.group("image"), m.group("image")), text)
+        if new != text:
+            path.write_text(new)
 
 
 def strip_jsonc(text: str) -> str:
