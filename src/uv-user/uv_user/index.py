@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 from typing import List, Optional, Set, Tuple
 
 from .errors import UvUserError
-from .net import Fetcher, is_loopback_host
+from .net import Fetcher, redact, url_problem
 from .wheels import WheelFile, parse_wheel_name
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -25,15 +25,19 @@ _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 def validate_index_url(raw: str) -> str:
     """The normalized base URL; non-HTTPS is allowed only for loopback test indexes."""
     value = raw.strip()
-    parsed = urllib.parse.urlsplit(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or any(c in value for c in " \t\n'\"`$;\\"):
-        raise UvUserError(
-            "indexUrl {!r} is not an http(s) URL; use a simple index such as {}".format(raw, DEFAULT_INDEX)
-        )
-    if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
+    problem = url_problem(value)
+    if problem.startswith("it is plain HTTP"):
         raise UvUserError(
             "indexUrl {!r} is plain HTTP; use https:// (plain HTTP is only accepted for localhost)".format(raw)
         )
+    if problem.startswith("it carries credentials"):
+        raise UvUserError(
+            "indexUrl {!r} carries credentials, which uv-user does not send (and would print in build "
+            "logs); use an index reachable without them".format(redact(raw.strip()))
+        )
+    if problem or any(c in value for c in "'\"`$;\\"):
+        what = "is not an http(s) URL" if problem in ("", "it is not an http(s) URL") else "cannot be used: " + problem
+        raise UvUserError("indexUrl {!r} {}; use a simple index such as {}".format(raw, what, DEFAULT_INDEX))
     return value.rstrip("/")
 
 

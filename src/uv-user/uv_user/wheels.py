@@ -49,8 +49,8 @@ def normalize_arch(machine: str) -> str:
 
 def parse_wheel_name(filename: str) -> Optional[Tuple[str, str, List[str]]]:
     """(project, version, platform tags) for a wheel file name, None for anything else."""
-    if not filename.endswith(".whl"):
-        return None
+    if not filename.endswith(".whl") or any(c in filename for c in "/\\\0"):
+        return None  # a file name from the index, never a path
     parts = filename[: -len(".whl")].split("-")
     if len(parts) not in (5, 6):
         return None
