@@ -37,6 +37,11 @@ FORBIDDEN = frozenset(
      "/usr/local/bin", "/usr/local/lib", "/usr/sbin", "/var", "/workspaces"]
 )
 
+# Trees whose every subdirectory is the system's or another user's (/usr/local/share/uv-user holds
+# the code root runs at each start; /workspaces/<project> is the user's bind-mounted checkout).
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+                "/root", "/run", "/sbin", "/sys", "/usr", "/var", "/workspaces")
+
 
 def normalize(path: str) -> str:
     """Absolute, without ``..``/``.``/duplicate slashes; symlinks are not resolved."""
@@ -63,6 +68,9 @@ def refusal(path: str, workspace: str = "") -> str:
         return "it is a system directory"
     if workspace and (is_within(norm, workspace) or is_within(workspace, norm)):
         return "it overlaps the workspace " + normalize(workspace)
+    inside = next((tree for tree in SYSTEM_TREES if is_within(norm, tree)), "")
+    if inside:
+        return "it is inside " + inside
     if norm.count("/") < 2:
         return "it is a top-level directory"
     return ""
