@@ -70,14 +70,18 @@ def install_uv(plan: Plan, fetcher: Fetcher, log) -> None:
     """Download, verify the sha256 before writing anything, extract, check it runs, move in."""
     wheel = plan.uv.wheel
     assert wheel is not None
-    os.makedirs(paths.BIN_DIR, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".uv-user-", dir=paths.BIN_DIR)
+    # The download goes to a private temp dir, so a refused one (wrong sha256, stalled mirror) leaves
+    # the image untouched; only verified binaries are staged next to their targets, then moved in.
+    download = tempfile.mkdtemp(prefix="uv-user-")
+    staging = ""
     try:
-        archive = os.path.join(staging, wheel.filename)
+        archive = os.path.join(download, "uv.whl")  # never the index's file name: it is not a path
         log("downloading " + wheel.url)
         with open(archive, "wb") as out:
             fetcher.download(wheel.url, out, wheel.sha256)
-        staged = extract_binaries(archive, plan.uv.version, staging)
+        os.makedirs(paths.BIN_DIR, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".uv-user-", dir=paths.BIN_DIR)
+        staged = extract_binaries(archive, plan.uv.version, staging, wheel.filename)
         got = uv_version(staged["uv"])
         if got != plan.uv.version:
             raise UvUserError("the downloaded uv reports version {!r}, expected {}; check indexUrl".format(
@@ -85,10 +89,12 @@ def install_uv(plan: Plan, fetcher: Fetcher, log) -> None:
         for name, path in staged.items():
             os.replace(path, os.path.join(paths.BIN_DIR, name))
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(download, ignore_errors=True)
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
-def extract_binaries(archive: str, version: str, into: str) -> Dict[str, str]:
+def extract_binaries(archive: str, version: str, into: str, filename: str = "") -> Dict[str, str]:
     """uv and uvx from the wheel's data/scripts, with safe names and exec bits."""
     wanted = {"uv-{}.data/scripts/{}".format(version, name): name for name in ("uv", "uvx")}
     found = {}
@@ -104,9 +110,9 @@ def extract_binaries(archive: str, version: str, into: str) -> Dict[str, str]:
                 os.chmod(target, 0o755)
                 found[name] = target
     except zipfile.BadZipFile:
-        raise UvUserError("{} is not a valid wheel; check indexUrl".format(os.path.basename(archive)))
+        raise UvUserError("{} is not a valid wheel; check indexUrl".format(filename or os.path.basename(archive)))
     if "uv" not in found:
-        raise UvUserError("{} has no uv binary; check indexUrl".format(os.path.basename(archive)))
+        raise UvUserError("{} has no uv binary; check indexUrl".format(filename or os.path.basename(archive)))
     return found
 
 
@@ -229,6 +235,15 @@ def replace_tree(staging: str, target: str) -> None:
             os.rmdir(root)
 
 
+def check_tree() -> None:
+    """Before the first write: none of uv-user's directories may be a symlink. ``uv venv --clear``
+    empties the directory a linked venv points to, and re-owning stops at a link."""
+    for directory in (paths.ROOT, paths.VENV, paths.CACHE, paths.PYTHONS):
+        if os.path.islink(directory):
+            raise UvUserError("{} is a symlink (to {}); uv-user never writes through links: remove it from the "
+                              "image and rebuild".format(directory, os.readlink(directory)))
+
+
 def make_dirs(plan: Plan) -> None:
     for directory in plan.dirs:
         if os.path.islink(directory):
@@ -246,6 +261,7 @@ def own_tree(plan: Plan, log) -> None:
 
 
 def apply(plan: Plan, fetcher: Optional[Fetcher], log) -> None:
+    check_tree()
     if plan.uv.action == "download":
         assert fetcher is not None
         install_uv(plan, fetcher, log)
