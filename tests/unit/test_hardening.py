@@ -1,0 +1,399 @@
+"""Hardening without Docker: hostile option values, hostile index pages, hostile trees under repair.
+
+What a user types, what an index serves and what the (non-root) user plants in the tree it owns
+must each end in one ``uv-user:`` line or a correct tree: never a traceback, never a write outside
+uv-user's own files, never a re-owned file that is not uv-user's. The same cases in real
+containers are in tests/integration/test_hardening.py.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from uv_user import apply, index, net, options, paths, repair, wheels
+from uv_user.errors import UvUserError
+from uv_user.index import JSON_TYPE, fetch_project, validate_index_url
+from uv_user.net import Fetcher, url_problem
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to other uids needs root")
+FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
+OWNER = (4242, 4242)
+X86 = "uv-0.9.30-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+
+
+def no_sleep_fetcher(**kwargs) -> Fetcher:
+    return Fetcher(sleep=lambda seconds: None, **kwargs)
+
+
+# ============================================================================ indexUrl
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ("http://[::1/simple", "is not a valid URL: Invalid IPv6 URL"),
+    ("http://127.0.0.1:99999/simple", "is not a valid URL: Port out of range"),
+    ("http://127.0.0.1:abc/simple", "is not a valid URL: Port could not be cast"),
+    ("http://127.0.0.1:0/simple", "it names port 0"),
+    ("https://a..b/simple", "its host name 'a..b' is not a valid DNS name"),
+    ("https://mirror.example/sim ple", "whitespace or control characters"),
+    ("https://mirror.example/simple\x00", "whitespace or control characters"),
+    ("http://0.0.0.0:8080/simple", "is plain HTTP"),
+    ("http://[::ffff:127.0.0.1]:8080/simple", "is plain HTTP"),  # mapped, not loopback
+])
+def test_index_urls_that_used_to_crash_or_retry_are_refused_at_once_naming_them(raw, fragment):
+    # Before: "http://[::1" was a ValueError traceback; bad ports were retried 4 times (7 s) with
+    # an error about the network.
+    with pytest.raises(UvUserError) as caught:
+        validate_index_url(raw)
+    line = caught.value.line()
+    assert line.startswith("uv-user: indexUrl " + repr(raw))
+    assert fragment in line and "(nothing was changed)" in line
+
+
+def test_an_index_url_with_credentials_is_refused_without_printing_the_password():
+    with pytest.raises(UvUserError) as caught:
+        validate_index_url("https://alice:s3cr3t@mirror.example/simple")
+    line = caught.value.line()
+    assert "s3cr3t" not in line
+    assert "'https://alice:***@mirror.example/simple' carries credentials" in line
+
+
+@settings(deadline=None, max_examples=400)
+@given(st.one_of(
+    st.text(max_size=40),
+    st.builds(lambda scheme, host, rest: scheme + host + rest,
+              st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "file://", "", "//"]),
+              st.text(alphabet="[]:.@%0123456789abcxyz-", max_size=20),
+              st.text(alphabet="/:?#@[]%. \t\n$;'\"`\\0aZ", max_size=12)),
+))
+@example("http://[::1")
+@example("https://x:99999999999999999999/")
+def test_any_index_url_is_accepted_usable_or_refused_with_one_line(raw):
+    """Never another exception; whatever is accepted passes the fetch rules as it is."""
+    try:
+        value = validate_index_url(raw)
+    except UvUserError as exc:
+        assert exc.line().startswith("uv-user: indexUrl ")
+        return
+    assert url_problem(value) == ""
+    assert url_problem(index.project_url(value)) == ""
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.dictionaries(st.sampled_from(["VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE",
+                                        "SHELLCOMPLETION"]), st.text(max_size=24)))
+def test_any_option_values_read_or_fail_with_one_uv_user_line(env):
+    try:
+        options.read(env)
+    except UvUserError as exc:
+        assert exc.line().startswith("uv-user: ") and "\n" not in exc.line()
+
+
+@pytest.mark.parametrize("raw", ["abc", "-1", "0", "nan", "inf", "1e999"])
+def test_the_hidden_timeout_variable_is_checked(raw):
+    with pytest.raises(UvUserError) as caught:
+        net.timeout_from({net.TIMEOUT_ENV: raw})
+    assert caught.value.line().startswith("uv-user: {}={!r} is not a positive number".format(net.TIMEOUT_ENV, raw))
+
+
+def test_the_timeout_defaults_to_30_s_and_the_hidden_variable_shortens_it():
+    assert net.timeout_from({}) == 30.0
+    assert net.timeout_from({net.TIMEOUT_ENV: " 1.5 "}) == 1.5
+
+
+def test_a_timeout_says_how_long_each_attempt_waited(local_index):
+    local_index.routes["/simple/uv/"] = [local_index.reply(hang=True)]
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(no_sleep_fetcher(timeout=0.3, attempts=2), local_index.url + "/simple")
+    line = caught.value.line()
+    assert "after 2 attempts (timed out); no answer within 0.3 s per attempt" in line
+    assert len(local_index.requests) == 2
+
+
+# ============================================================================ what the index hands out
+
+
+@pytest.mark.parametrize("link", [
+    "file:///etc/shadow",
+    "ftp://files.example/uv.whl",
+    "data:application/octet-stream;base64,AAAA",
+    "http://files.example/packages/uv.whl",  # plain HTTP to a non-loopback host: never contacted
+    "https://user:pw@files.example/uv.whl",
+])
+def test_a_wheel_link_uv_user_would_not_fetch_is_refused_before_any_request(link):
+    fetcher = no_sleep_fetcher()
+    with pytest.raises(UvUserError) as caught:
+        fetcher.download(link, io.BytesIO(), "0" * 64)
+    line = caught.value.line()
+    assert line.startswith("uv-user: refusing to fetch ")
+    assert "pw@" not in line
+
+
+def test_a_redirect_to_plain_http_elsewhere_is_refused_not_followed(local_index):
+    # The page would have come over plain HTTP from another host: its hashes would prove nothing.
+    local_index.routes["/simple/uv/"] = [local_index.reply(302, headers={"Location": "http://mirror.invalid/uv/"})]
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(no_sleep_fetcher(), local_index.url + "/simple")
+    line = caught.value.line()
+    assert "redirects to http://mirror.invalid/uv/, which uv-user refuses: it is plain HTTP" in line
+    assert len(local_index.requests) == 1
+
+
+def test_a_loopback_index_is_never_sent_to_a_proxy_from_the_environment(local_index, closed_port, monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:{}".format(closed_port))  # a proxy that is down
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    local_index.routes["/simple/uv/"] = [local_index.reply(body=b'<a href="/p/' + X86.encode() + b'">x</a>')]
+    files, _ = fetch_project(no_sleep_fetcher(attempts=1), local_index.url + "/simple")
+    assert [f.filename for f in files] == [X86]
+
+
+def test_a_page_in_a_charset_python_does_not_know_is_read_as_utf8(local_index):
+    local_index.routes["/simple/uv/"] = [local_index.reply(body=b'<a href="/p/' + X86.encode() + b'">x</a>',
+                                                           ctype="text/html; charset=x-no-such-charset")]
+    files, _ = fetch_project(no_sleep_fetcher(), local_index.url + "/simple")
+    assert [f.filename for f in files] == [X86]
+
+
+@pytest.mark.parametrize("name", [
+    "uv-0.9.30-py3-none-manylinux_2_17_x86_64.x/../../../../usr/bin/evil.whl",
+    "uv-0.9.30-py3-none-manylinux_2_17_x86_64\\..\\evil.whl",
+    "uv-0.9.30-py3-none-manylinux_2_17_x86_64\x00.whl",
+])
+def test_a_wheel_file_name_that_is_a_path_is_not_a_wheel(name):
+    assert wheels.parse_wheel_name(name) is None
+
+
+def test_an_html_page_cannot_smuggle_a_path_in_a_percent_encoded_file_name(local_index):
+    evil = "uv-0.9.30-py3-none-manylinux_2_17_x86_64.x%2F..%2F..%2F..%2Fusr%2Fbin%2Fevil.whl"
+    local_index.routes["/simple/uv/"] = [local_index.reply(
+        body='<a href="/p/{}#sha256={}">x</a>'.format(evil, "a" * 64).encode())]
+    files, versions = fetch_project(no_sleep_fetcher(), local_index.url + "/simple")
+    assert versions == set()  # not read as a uv wheel at all
+    with pytest.raises(UvUserError, match="no uv 0.9.30 wheel fits this image"):
+        wheels.select(files, "0.9.30", wheels.Platform("x86_64", "glibc", (2, 36)))
+
+
+# ============================================================================ install: nothing written on refusal
+
+
+class _Plan:
+    """The two fields install_uv reads."""
+
+    def __init__(self, url: str, sha: str) -> None:
+        from uv_user.plan import UvStep
+        self.uv = UvStep("download", "0.9.30", "/unused/uv", wheels.WheelFile(X86, url, sha))
+
+
+def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index, tmp_path, monkeypatch):
+    bin_dir = tmp_path / "usr-local-bin"
+    bin_dir.mkdir()
+    (bin_dir / "other-tool").write_text("#!/bin/sh\n")
+    monkeypatch.setattr(paths, "BIN_DIR", str(bin_dir))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    local_index.routes["/p/uv.whl"] = [local_index.reply(body=b"PK not the wheel", ctype="application/zip")]
+    before = (sorted(os.listdir(bin_dir)), os.stat(bin_dir).st_mtime_ns)
+    with pytest.raises(UvUserError) as caught:
+        apply.install_uv(_Plan(local_index.url + "/p/uv.whl", "0" * 64), no_sleep_fetcher(), log=lambda m: None)
+    assert "sha256 of {}/p/uv.whl is".format(local_index.url) in caught.value.line()
+    assert "(nothing was changed)" in caught.value.line()
+    # Not even a staging directory came and went: the directory's mtime is the same.
+    assert (sorted(os.listdir(bin_dir)), os.stat(bin_dir).st_mtime_ns) == before
+    assert os.listdir(tmp_path / "tmp") == []  # the download was cleaned up
+
+
+def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    # `uv venv --clear` through such a link empties the directory it points to (seen with uv 0.9.30).
+    root = tmp_path / "uv-user"
+    target = tmp_path / "precious"
+    root.mkdir()
+    target.mkdir()
+    (target / "keep").write_text("mine")
+    os.symlink(target, root / "venv")
+    for name, value in (("ROOT", root), ("VENV", root / "venv"), ("CACHE", root / "cache"),
+                        ("PYTHONS", root / "python")):
+        monkeypatch.setattr(paths, name, str(value))
+    with pytest.raises(UvUserError) as caught:
+        apply.apply(None, None, log=lambda m: None)  # type: ignore[arg-type]  # refused before the plan is read
+    assert caught.value.line() == ("uv-user: {} is a symlink (to {}); uv-user never writes through links: remove it "
+                                   "from the image and rebuild (nothing was changed)".format(root / "venv", target))
+    assert (target / "keep").read_text() == "mine"
+
+
+# ============================================================================ repair roots
+
+
+@pytest.mark.parametrize("root", ["/", "/usr", "/etc", "/home", "/home/vscode", "/root/env", "/usr/local/share",
+                                  "/usr/local/share/uv-user", "/workspaces/project", "/var/lib/dpkg",
+                                  "/opt/uv-user/venv/../../../etc", "/lib/x86_64-linux-gnu"])
+def test_repair_refuses_system_trees_homes_and_the_workspace_with_one_line(cli_env, root):
+    result = subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py"), "repair", "--user", "root",
+                             "--root", root], env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("uv-user: refusing to repair ownership of {}: it is ".format(root))
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+_SEGMENTS = st.sampled_from(["usr", "etc", "home", "local", "share", "vscode", "workspaces", "proj", "opt",
+                             "uv-user", "venv", "var", "lib", "..", ".", ""])
+
+
+@settings(deadline=None, max_examples=500)
+@given(st.lists(_SEGMENTS, max_size=7).map(lambda parts: "/" + "/".join(parts)))
+def test_refusal_never_accepts_anything_inside_a_system_tree(path):
+    if paths.refusal(path) == "":
+        norm = paths.normalize(path)
+        assert not any(paths.is_within(norm, tree) for tree in paths.SYSTEM_TREES), norm
+
+
+@needs_root
+def test_repair_ignores_the_environment_variables_that_point_uv_elsewhere(cli_env, tmp_path):
+    tree, elsewhere = tmp_path / "tree", tmp_path / "elsewhere"
+    (tree / "venv").mkdir(parents=True)
+    elsewhere.mkdir()
+    for path in (tree, tree / "venv", elsewhere):
+        os.lchown(path, 12345, 12345)
+    env = cli_env(UV_PROJECT_ENVIRONMENT=str(elsewhere), VIRTUAL_ENV=str(elsewhere), UV_CACHE_DIR=str(elsewhere),
+                  UV_PYTHON_INSTALL_DIR=str(elsewhere), HOME=str(elsewhere))
+    result = subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py"), "repair", "--user", "root",
+                             "--root", str(tree)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert os.lstat(tree / "venv").st_uid == 0
+    assert os.lstat(elsewhere).st_uid == 12345
+
+
+# ============================================================================ hostile trees (real files, as root)
+
+
+def owner(path: Path):
+    st = os.lstat(path)
+    return st.st_uid, st.st_gid
+
+
+@pytest.fixture
+def hostile(tmp_path: Path):
+    """tmp/tree (the user's, owned by a stranger uid after a remap) and tmp/outside (root's)."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    (tree / "venv" / "lib").mkdir(parents=True)
+    (tree / "cache").mkdir()
+    outside.mkdir()
+    (outside / "shadow").write_text("root's secret")
+    (outside / "dir").mkdir()
+    (outside / "dir" / "child").write_text("root's")
+    for path in (outside, outside / "shadow", outside / "dir", outside / "dir" / "child"):
+        os.lchown(path, 0, 0)
+    return tree, outside
+
+
+def chown_all(tree: Path, uid: int, gid: int) -> None:
+    for base, dirs, files in os.walk(tree):
+        for name in [base] + [os.path.join(base, n) for n in dirs + files]:
+            os.lchown(name, uid, gid)
+
+
+@needs_root
+def test_a_hard_link_to_a_file_outside_the_tree_is_left_alone_and_reported(hostile):
+    tree, outside = hostile
+    os.link(outside / "shadow", tree / "venv" / "x")  # what protected_hardlinks stops a user doing
+    (tree / "venv" / "lib" / "mod.py").write_text("")
+    chown_all(tree, 0, 0)
+    report = repair.repair(str(tree), *OWNER)
+    assert owner(outside / "shadow") == (0, 0)
+    assert owner(tree / "venv" / "lib" / "mod.py") == OWNER and owner(tree) == OWNER
+    assert report.errors == ["{}: a hard link with 1 of its 2 names outside {}: left alone, since re-owning it "
+                             "would re-own them too".format(tree / "venv" / "x", tree)]
+
+
+@needs_root
+def test_hard_links_between_the_cache_and_the_env_are_re_owned(hostile):
+    tree, _ = hostile
+    (tree / "cache" / "mod.py").write_text("")
+    os.link(tree / "cache" / "mod.py", tree / "venv" / "lib" / "mod.py")  # what uv does
+    chown_all(tree, 0, 0)
+    report = repair.repair(str(tree), *OWNER)
+    assert report.errors == []
+    assert owner(tree / "venv" / "lib" / "mod.py") == OWNER
+
+
+@needs_root
+def test_a_directory_swapped_for_a_symlink_after_the_scan_is_not_followed(hostile):
+    tree, outside = hostile
+    (tree / "venv" / "lib" / "shadow").write_text("")
+    chown_all(tree, 0, 0)
+    report = repair.scan(str(tree), *OWNER)
+    # The user, racing the repair: venv/lib → outside, where "shadow" is root's file.
+    os.rename(tree / "venv" / "lib", tree / "venv" / "lib.real")
+    os.symlink(outside, tree / "venv" / "lib")
+    repair.apply(report)
+    assert owner(outside / "shadow") == (0, 0) and owner(outside) == (0, 0)
+    assert any("a directory on the way was replaced by a link or file since the scan" in e for e in report.errors)
+    assert owner(tree / "venv") == OWNER
+
+
+@needs_root
+def test_an_entry_replaced_after_the_scan_is_not_re_owned(hostile):
+    tree, outside = hostile
+    (tree / "venv" / "file").write_text("")
+    chown_all(tree, 0, 0)
+    report = repair.scan(str(tree), *OWNER)
+    os.rename(tree / "venv" / "file", tree / "venv" / "file.moved")  # kept, so its inode is not reused
+    (tree / "venv" / "file").write_text("another inode, made by root meanwhile")
+    os.lchown(tree / "venv" / "file", 0, 0)
+    repair.apply(report)
+    assert owner(tree / "venv" / "file") == (0, 0)  # not the inode the scan saw
+    assert report.errors == []
+
+
+@needs_root
+def test_a_root_replaced_by_a_symlink_after_the_scan_is_not_followed(hostile):
+    tree, outside = hostile
+    chown_all(tree, 0, 0)
+    report = repair.scan(str(tree), *OWNER)
+    os.rename(tree, str(tree) + ".real")
+    os.symlink(outside, tree)
+    repair.apply(report)
+    assert owner(outside) == (0, 0) and owner(outside / "dir") == (0, 0) and owner(outside / "shadow") == (0, 0)
+    assert report.changed == 0
+
+
+@needs_root
+def test_a_venv_that_is_a_symlink_out_of_the_tree_is_re_owned_as_a_link_only(hostile):
+    tree, outside = hostile
+    os.rename(tree / "venv", tree / "venv.old")
+    os.symlink(outside / "dir", tree / "venv")
+    chown_all(tree, 0, 0)
+    report = repair.repair(str(tree), *OWNER)
+    assert report.errors == []
+    assert owner(tree / "venv") == OWNER
+    assert owner(outside / "dir") == (0, 0) and owner(outside / "dir" / "child") == (0, 0)
+
+
+@needs_root
+def test_two_repairs_at_once_both_succeed_and_the_tree_is_right(hostile):
+    tree, _ = hostile
+    for i in range(300):
+        (tree / "venv" / "lib" / "m{}.py".format(i)).write_text("")
+    code = ("import sys; sys.path.insert(0, {!r}); from uv_user.cli import main; "
+            "sys.exit(main(['repair', '--user', 'root', '--root', {!r}]))").format(str(FEATURE_DIR), str(tree))
+    chown_all(tree, *OWNER)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+    for proc in procs:
+        proc.stdout.close()
+        proc.stderr.close()
+    assert results == [(0, b""), (0, b"")]
+    assert all(owner(Path(b) / n) == (0, 0) for b, ds, fs in os.walk(tree) for n in ds + fs)
