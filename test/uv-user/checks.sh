@@ -54,5 +54,6 @@ uvuser_core_checks() {
     check "no hardlink fallback warning" bash -c "cd '${proj}' && ! uv sync --reinstall 2>&1 | grep -i 'failed to hardlink'"
     check "every file in the env owned by the user" uvuser_all_owned
     check "uv-user command is installed" uv-user --version
+    check "uv-user doctor is happy" uv-user doctor
     rm -rf "${proj}"
 }
