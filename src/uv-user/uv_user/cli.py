@@ -1,4 +1,4 @@
-"""``uv-user`` subcommands: install (build time), repair (every start).
+"""``uv-user`` subcommands: install (build time), repair (every start), doctor (by hand).
 
 Each phase reads as the plan it carries out: read options → inspect the image →
 make the plan (pure) → print it → apply it. Expected failures end in one
