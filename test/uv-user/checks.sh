@@ -47,6 +47,7 @@ uvuser_core_checks() {
     check "env owned by the user before sync" uvuser_all_owned
     check "python on PATH is the env's" test "$(command -v python)" = "${UVU_ENV}/bin/python"
     check "login shell python is the env's" bash -lc 'test "$(command -v python)" = /opt/uv-user/venv/bin/python'
+    check "a fresh login (su -, ssh) gets the env and uv's settings" env -i HOME="${HOME}" PATH=/usr/bin:/bin bash -lc 'test "$(command -v python)" = /opt/uv-user/venv/bin/python && test "${UV_PROJECT_ENVIRONMENT}:${VIRTUAL_ENV}:${UV_CACHE_DIR}" = /opt/uv-user/venv:/opt/uv-user/venv:/opt/uv-user/cache'
     check "uv sync in the project" bash -c "cd '${proj}' && uv sync"
     check "no .venv in the project" test ! -e "${proj}/.venv"
     check "synced package lands in the env" python -c "import iniconfig, sys; assert sys.prefix == '${UVU_ENV}', sys.prefix; assert iniconfig.__file__.startswith('${UVU_ENV}/')"

@@ -20,12 +20,17 @@ from .facts import uv_version
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROFILE = """\
 # Installed by the uv-user dev container feature.
-# Login shells on Debian-family images reset PATH in /etc/profile; put the
-# user-owned project environment first again so `python` is the env's.
+# Login shells on Debian-family images reset PATH in /etc/profile, and `su -` or
+# an ssh login start without the container's environment: put the user-owned
+# project environment first again so `python` is the env's, and give uv the
+# same settings the container's environment does (values already set win).
 case ":${PATH}:" in
   *:/opt/uv-user/venv/bin:*) ;;
   *) PATH="/opt/uv-user/venv/bin:${PATH}"; export PATH ;;
 esac
+: "${UV_PROJECT_ENVIRONMENT:=/opt/uv-user/venv}" "${VIRTUAL_ENV:=/opt/uv-user/venv}"
+: "${UV_CACHE_DIR:=/opt/uv-user/cache}" "${UV_PYTHON_INSTALL_DIR:=/opt/uv-user/python}"
+export UV_PROJECT_ENVIRONMENT VIRTUAL_ENV UV_CACHE_DIR UV_PYTHON_INSTALL_DIR
 """
 ENTRYPOINT = """\
 #!/bin/sh
