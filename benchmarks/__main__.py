@@ -31,7 +31,8 @@ def parse(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python3 -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="smoke mode: 1 repetition, 2,000 files, no cold sync, no pip comparison")
+                        help="smoke mode: 1 repetition, 2,000 files, no cold sync, no pip comparison, "
+                             "no alternative entrypoints")
     parser.add_argument("--files", type=int, help="files in the start/repair tree (default 30000; quick 2000)")
     parser.add_argument("--reps", type=int, help="repetitions of starts, repairs and warm syncs (default 9)")
     parser.add_argument("--cold-reps", type=int, help="cold-cache syncs per layout (default 3; quick 0)")
@@ -82,7 +83,8 @@ def main(argv=None) -> int:
             log("building the pip variant of the feature image for the pip install --user layout")
             sync_image = pip_image(session, feature)
         log("start cost: {:,} files, {} interleaved starts per variant".format(args.files, args.reps))
-        results.update(start_cost.run(session, feature, results["install"]["entrypoint"], args.files, args.reps))
+        results.update(start_cost.run(session, feature, results["install"]["entrypoint"], args.files, args.reps,
+                                      alternatives=not args.quick))
         log("sync speed: {} ({} warm, {} cold each)".format(", ".join(args.layouts), args.reps, args.cold_reps))
         results["sync"] = sync_speed.run(session, sync_image, workdir / "sync", args.reps, args.cold_reps,
                                          args.layouts)

@@ -69,7 +69,11 @@ def markdown(results: Dict[str, dict]) -> str:
                 "| feature's entrypoint (`uv-user repair --entrypoint`) | {} | {:.2f} |".format(
                     _s(start["feature_s"]), start["feature_over_bare"]),
                 "| naive `chown -R` at every start | {} | {:.2f} |".format(
-                    _s(start["naive_chown_s"]), start["naive_over_bare"]), ""]
+                    _s(start["naive_chown_s"]), start["naive_over_bare"])]
+        for name, alt in start.get("alternatives", {}).items():
+            out.append("| alternative `{}`: `{}` | {} | {:.2f} |".format(
+                name, alt["line"].replace("|", "\\|"), _s(alt["s"]), alt["over_bare"]))
+        out.append("")
     if repair:
         out += ["## Ownership repair inside the container ({entries:,} entries; median of {reps})".format(**repair), "",
                 "| action | seconds |", "| --- | ---: |",

@@ -10,6 +10,11 @@ the entrypoint has handed over and the marker command has run:
 - feature: the feature's real entrypoint, read from the image's devcontainer.metadata;
 - naive: `chown -R <user> /opt/uv-user`, the usual hand-written alternative.
 
+With alternatives (the full run), four more variants show where the feature's time goes and what a
+faster entrypoint could look like: `python3 -S -c pass` (Python's start alone), incontainer/walk.py
+(the least a Python check can do), `find -xdev` as a pre-check before the real entrypoint, and the
+real entrypoint in the background. They share the interleaved rounds; they do not change the others.
+
 Starts are interleaved (a different variant first each round) after one untimed warm-up each.
 Repair is timed inside a container (no `docker exec` overhead): `uv-user repair` after `chown -R`
 to another uid, `uv-user repair` with nothing to do, and `chown -R` of the already-right tree.
@@ -20,11 +25,18 @@ from __future__ import annotations
 import json
 from typing import Dict, List
 
-from .docker import BenchError, Session, exec_json, exec_sh, median, rotated, sh, timed
+from .docker import INCONTAINER, BenchError, Session, exec_json, exec_sh, median, rotated, sh, timed
 
 ROOT = "/opt/uv-user"
 OTHER = "2000:2000"
 WRAPPER = 'echo Container started\ntrap "exit 0" 15\n{line}exec "$@"\n'  # the CLI's, minus its keep-alive
+ALTERNATIVES = {  # entrypoint lines; {entrypoint} and {user} are filled in
+    "python_start": "python3 -E -s -S -c pass",
+    "python_walk": "python3 -E -s -S /bench/walk.py " + ROOT + " {user} || {entrypoint}",
+    "find_precheck": 'if [ -n "$(find ' + ROOT + ' -xdev \\( ! -user {user} -o ! -group {user} \\) -print -quit)" ]; '
+                     'then {entrypoint}; fi',
+    "background": "{entrypoint} &",
+}
 
 
 def populate(session: Session, image: str, volume: str, files: int) -> Dict[str, object]:
@@ -40,9 +52,13 @@ def populate(session: Session, image: str, volume: str, files: int) -> Dict[str,
 
 
 def time_starts(session: Session, image: str, volume: str, entrypoint: str, user: str,
-                reps: int) -> Dict[str, List[float]]:
+                reps: int, alternatives: bool) -> Dict[str, List[float]]:
     lines = {"bare": "", "feature": entrypoint + "\n", "naive": "chown -R {0}:{0} {1}\n".format(user, ROOT)}
-    mount = ["--mount", "type=volume,src={},dst={}".format(volume, ROOT), "--entrypoint", "/bin/sh"]
+    if alternatives:
+        lines.update({name: line.format(entrypoint=entrypoint, user=user) + "\n"
+                      for name, line in ALTERNATIVES.items()})
+    mount = ["--mount", "type=volume,src={},dst={}".format(volume, ROOT), "-v", "{}:/bench:ro".format(INCONTAINER),
+             "--entrypoint", "/bin/sh"]
     containers = {variant: session.create("start-" + variant, image, mount,
                                           ["-c", WRAPPER.format(line=line), "-", "true"])
                   for variant, line in lines.items()}
@@ -79,12 +95,13 @@ def time_repair(helper: str, user: str, reps: int) -> Dict[str, List[float]]:
     return samples
 
 
-def run(session: Session, image: str, entrypoint: str, files: int, reps: int) -> Dict[str, Dict[str, object]]:
+def run(session: Session, image: str, entrypoint: str, files: int, reps: int,
+        alternatives: bool = False) -> Dict[str, Dict[str, object]]:
     volume = session.volume("start")
     tree = populate(session, image, volume, files)
     helper, user = str(tree["helper"]), str(tree["user"])
     sh(["docker", "stop", "-t", "0", helper])  # nothing else running in our containers while starts are timed
-    starts = time_starts(session, image, volume, entrypoint, user, reps)
+    starts = time_starts(session, image, volume, entrypoint, user, reps, alternatives)
     sh(["docker", "start", helper])
     repairs = time_repair(helper, user, reps)
     sh(["docker", "rm", "-f", helper])
@@ -95,6 +112,10 @@ def run(session: Session, image: str, entrypoint: str, files: int, reps: int) ->
         "feature_over_bare": feature / bare, "naive_over_bare": naive / bare,
         "feature_added_ms": (feature - bare) * 1000, "samples": starts,
     }
+    if alternatives:
+        start["alternatives"] = {name: {"s": median(starts[name]), "over_bare": median(starts[name]) / bare,
+                                        "line": ALTERNATIVES[name].format(entrypoint=entrypoint, user=user)}
+                                 for name in ALTERNATIVES}
     repair = {
         "entries": tree["entries"], "reps": reps,
         **{key + "_s": median(values) for key, values in repairs.items()},
