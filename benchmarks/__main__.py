@@ -35,7 +35,7 @@ def parse(argv) -> argparse.Namespace:
                              "no alternative entrypoints")
     parser.add_argument("--files", type=int, help="files in the start/repair tree (default 30000; quick 2000)")
     parser.add_argument("--reps", type=int, help="repetitions of starts, repairs and warm syncs (default 9)")
-    parser.add_argument("--cold-reps", type=int, help="cold-cache syncs per layout (default 3; quick 0)")
+    parser.add_argument("--cold-reps", type=int, help="cold-cache syncs per layout (default 5; quick 0)")
     parser.add_argument("--build-reps", type=int, help="image builds of each kind (default 3; quick 1)")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where results go (default: %(default)s)")
     parser.add_argument("--no-chart", action="store_true", help="skip chart.png")
@@ -43,7 +43,7 @@ def parse(argv) -> argparse.Namespace:
     quick = args.quick
     args.files = args.files or (2000 if quick else 30000)
     args.reps = args.reps or (1 if quick else 9)
-    args.cold_reps = args.cold_reps if args.cold_reps is not None else (0 if quick else 3)
+    args.cold_reps = args.cold_reps if args.cold_reps is not None else (0 if quick else 5)
     args.build_reps = args.build_reps or (1 if quick else 3)
     args.layouts = sync_speed.QUICK_LAYOUTS if quick else tuple(sync_speed.LAYOUTS)
     return args

@@ -33,8 +33,12 @@ def machine() -> Dict[str, object]:
         mem_kb = 0
     docker = sh(["docker", "version", "--format", "{{.Server.Version}}"], check=False).stdout.strip()
     driver = sh(["docker", "info", "--format", "{{.Driver}}"], check=False).stdout.strip()
-    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
-                            text=True).stdout.strip() or "an unknown commit (not a git checkout)"
+    git = ["git", "-C", str(REPO)]
+    commit = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if commit and subprocess.run(git + ["status", "--porcelain", "--", "src"], capture_output=True,
+                                 text=True).stdout.strip():
+        commit += " with uncommitted changes in src/"  # what was measured is not exactly that commit
+    commit = commit or "an unknown commit (not a git checkout)"
     return {"nproc": os.cpu_count(), "cpu": cpu or platform.processor(), "memory_gib": round(mem_kb / 2**20, 1),
             "kernel": platform.release(), "docker": docker, "storage_driver": driver, "commit": commit,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
