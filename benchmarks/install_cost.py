@@ -7,12 +7,13 @@ the devcontainers CLI installs it, with its real entrypoint recorded in the imag
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from harness.devcontainer import FEATURE_SRC, make_workspace
 from harness.devcontainer import REPO as HARNESS_REPO
-from harness.devcontainer import make_workspace
 
 from .docker import BenchError, Session, image_id, image_size, median, rotated, sh, timed
 
@@ -40,7 +41,23 @@ def build(session: Session, cli: Path, workspace: Path, tag: str, no_cache: bool
         raise BenchError("devcontainer build reported success but {} does not exist".format(tag))
     if before and before != after:
         session.forget_image(before)
+    if workspace.name != "bare":
+        check_content(tag)
     return seconds
+
+
+def check_content(tag: str) -> None:
+    """The image runs this checkout's uv-user. Builds on one engine share the CLI's
+    dev_container_feature_content_temp tag, so a concurrent build can swap the feature content."""
+    files = ["uv-user.py"] + sorted("uv_user/" + p.name for p in (FEATURE_SRC / "uv_user").glob("*.py"))
+    want = {name: hashlib.sha256((FEATURE_SRC / name).read_bytes()).hexdigest() for name in files}
+    listing = sh(["docker", "run", "--rm", "--entrypoint", "sh", tag, "-c",
+                  'cd /usr/local/share/uv-user && sha256sum "$@"', "-", *files], check=False).stdout
+    have = {name: digest for digest, name in (line.split() for line in listing.splitlines() if line.strip())}
+    differ = sorted(name for name in files if have.get(name) != want[name])
+    if differ:
+        raise BenchError("{} does not hold this checkout's uv-user ({} differ): a concurrent devcontainer build "
+                         "probably swapped the CLI's shared feature content; run again".format(tag, ", ".join(differ)))
 
 
 def entrypoint_of(tag: str) -> str:
