@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 from harness.devcontainer import FEATURE_SRC, make_workspace
 from harness.devcontainer import REPO as HARNESS_REPO
 
-from .docker import BenchError, Session, image_id, image_size, median, rotated, sh, timed
+from .docker import BenchError, Session, image_id, image_size, median, rotated, sh
 
 EXAMPLE = HARNESS_REPO / "examples" / "basic"
 MB = 1_000_000  # docker's MB
@@ -34,8 +36,18 @@ def workspaces(into: Path, base: str) -> Tuple[Path, Path]:
 def build(session: Session, cli: Path, workspace: Path, tag: str, no_cache: bool) -> float:
     """Seconds of one `devcontainer build`; an image it replaces is removed with the run's."""
     before = image_id(tag)
-    seconds = timed([str(cli), "build", "--workspace-folder", str(workspace), "--image-name", tag,
-                     "--log-format", "json", *(["--no-cache"] if no_cache else [])], timeout=900)
+    started = time.perf_counter()
+    result = sh([str(cli), "build", "--workspace-folder", str(workspace), "--image-name", tag,
+                 "--log-format", "json", *(["--no-cache"] if no_cache else [])], check=False, timeout=900)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        output = result.stdout + result.stderr
+        # The classic builder keeps a failed RUN step's container: remove the ones this build printed.
+        leftovers = sorted(set(re.findall(r"Running in ([0-9a-f]{12})", output)))
+        if leftovers:
+            sh(["docker", "rm", "-f", *leftovers], check=False)
+        raise BenchError("devcontainer build of {} failed ({}):\n{}".format(workspace, result.returncode,
+                                                                           output[-3000:]))
     after = image_id(tag)
     if after is None:
         raise BenchError("devcontainer build reported success but {} does not exist".format(tag))
