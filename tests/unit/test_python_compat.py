@@ -48,7 +48,7 @@ def test_runs_on_a_real_python_3_8(tmp_path) -> None:
     fake.write_text("#!/bin/sh\necho 'uv 0.9.30'\n")
     fake.chmod(0o755)
     env = dict(os.environ, PATH="{}:{}".format(tmp_path, os.environ["PATH"]), VERSION="none")
-    result = subprocess.run([_python38(), "-E", "-s", str(FEATURE / "uv-user.py"), "install", "--dry-run"],
+    result = subprocess.run([_python38(), "-B", "-E", "-s", str(FEATURE / "uv-user.py"), "install", "--dry-run"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert result.returncode == 0, result.stdout
     assert "uv-user: uv 0.9.30: reuse the image's {}".format(fake) in result.stdout

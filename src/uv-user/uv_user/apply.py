@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -35,8 +36,20 @@ export UV_PROJECT_ENVIRONMENT VIRTUAL_ENV UV_CACHE_DIR UV_PYTHON_INSTALL_DIR
 ENTRYPOINT = """\
 #!/bin/sh
 # uv-user: at every container start, give /opt/uv-user back to the dev container
-# user (UID remaps, fresh volumes, `sudo uv ...`). Never blocks or fails a start.
-{command} repair --entrypoint || true
+# user. Never fails a start, and keeps it fast: a fresh volume or a UID remap
+# (the tree's root is not the user's) is repaired before the start goes on, since
+# the whole tree is then someone else's; otherwise the whole-tree check (for what
+# a `sudo uv ...` left) runs beside the start. `uv-user sync` (autoSync),
+# `uv-user doctor --fix` and `uv-user repair` repair in the foreground too.
+want="$(id -u {user} 2>/dev/null):$(id -g {user} 2>/dev/null)"
+have="$(stat -c %u:%g {root} 2>/dev/null)"
+if [ ! -x {python} ]; then
+    echo "uv-user: {python} is missing from the image, so ownership of {root} cannot be repaired at start; rebuild the container" >&2
+elif [ "$have" != "$want" ]; then
+    {command} repair --entrypoint </dev/null || true
+else
+    {command} repair --entrypoint </dev/null &
+fi
 exit 0
 """
 COMMAND = """\
@@ -199,7 +212,8 @@ def install_command(plan: Plan, log) -> None:
         shutil.copy2(os.path.join(os.path.dirname(HERE), "uv-user.py"), os.path.join(staging, "uv-user.py"))
         command = COMMAND.format(python=plan.python, share=paths.SHARE)
         with open(os.path.join(staging, "entrypoint.sh"), "w", encoding="utf-8") as handle:
-            handle.write(ENTRYPOINT.format(command=paths.COMMAND))
+            handle.write(ENTRYPOINT.format(command=paths.COMMAND, user=shlex.quote(plan.user.name),
+                                           python=shlex.quote(plan.python), root=paths.ROOT))
         with open(os.path.join(staging, "install.json"), "w", encoding="utf-8") as handle:
             json.dump(plan.record, handle, indent=2, sort_keys=True)
         for root, dirs, files in os.walk(staging):
