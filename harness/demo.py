@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import sys
 from pathlib import Path
 
 from . import provision
 from .common import ProvisionError, log
-from .devcontainer import REPO, docker_cleanup, exec_, make_workspace, temp_dir, up
+from .devcontainer import REPO, chown_tree, docker_cleanup, exec_, make_workspace, temp_dir, up
 
 EXAMPLE = REPO / "examples" / "basic"
 REPORT = r"""
@@ -53,11 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     workdir = temp_dir("uv-user-demo-")
     workspace = make_workspace(EXAMPLE, workdir, image=images["base"])
-    # The CLI, as root, does not remap UIDs: give the workspace to uid 1000 like a
-    # host user's checkout, so vscode can write uv.lock there.
-    for root, dirs, files in os.walk(workspace):
-        for name in [root] + [os.path.join(root, f) for f in dirs + files]:
-            os.lchown(name, 1000, 1000)
+    chown_tree(workdir)  # like a host user's checkout, so vscode can write uv.lock there
     try:
         with contextlib.nullcontext() if args.keep else docker_cleanup(workspace):
             return _run(workspace, images["base"], args.keep)

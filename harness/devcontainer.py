@@ -162,5 +162,31 @@ def exec_(workspace: Path, script: str, *, user: Optional[str] = None, check: bo
                + list(extra_args), user=user, check=check)
 
 
+def chown_tree(path: Path, uid: int = 1000, gid: int = 1000) -> None:
+    """Give a copied workspace to a host user, as their own checkout would be.
+
+    As root the CLI does not remap UIDs, so the image's vscode (1000) must own the
+    copy to write uv.lock there; the UID-remap test gives it to its host user.
+    """
+    for root, dirs, files in os.walk(path):
+        for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+            os.lchown(name, uid, gid)
+
+
+@contextlib.contextmanager
+def example_workspace(example: Path, prefix: str, uid: int = 1000, gid: int = 1000,
+                      **make_args: object) -> Iterator[Path]:
+    """A temp copy of an example with the local feature, owned by uid:gid; its dev containers,
+    volume and images and the copy itself are removed afterwards."""
+    workdir = temp_dir(prefix)
+    try:
+        ws = make_workspace(example, workdir, **make_args)  # type: ignore[arg-type]
+        chown_tree(workdir, uid, gid)
+        with docker_cleanup(ws):
+            yield ws
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def temp_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))

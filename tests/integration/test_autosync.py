@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from harness.devcontainer import CLI, REPO, docker_cleanup, exec_, make_workspace, run, temp_dir
+from harness.devcontainer import CLI, REPO, chown_tree, docker_cleanup, exec_, make_workspace, run, temp_dir
 
 pytestmark = pytest.mark.docker
 
@@ -31,9 +31,7 @@ def workspace(provisioned) -> Iterator[Callable[..., Path]]:
         config["features"] = {"./uv-user": feature_options}
         config.update(config_extra)
         config_path.write_text(json.dumps(config, indent=2))
-        for root, dirs, files in os.walk(workdir):
-            for name in [root] + [os.path.join(root, n) for n in dirs + files]:
-                os.lchown(name, 1000, 1000)
+        chown_tree(workdir)
         cleanup.add(ws)
         return ws
 

@@ -8,33 +8,15 @@ in the env is given to root and a .venv is left in the workspace. The remote use
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from harness.devcontainer import REPO, docker_cleanup, exec_, make_workspace, temp_dir, up
+from harness.devcontainer import exec_, up
 
-from .test_lifecycle import chown_tree, root_exec
+from .test_lifecycle import root_exec
 
 pytestmark = pytest.mark.docker
-
-EXAMPLE = REPO / "examples" / "basic"
-
-
-@pytest.fixture
-def workspace(provisioned) -> Iterator[Path]:
-    """examples/basic with the local feature, owned by uid 1000 like a host checkout."""
-    workdir = temp_dir("uv-user-doctor-")
-    ws = make_workspace(EXAMPLE, workdir, image=provisioned["base"])
-    chown_tree(workdir, 1000, 1000)
-    try:
-        with docker_cleanup(ws):
-            yield ws
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
 
 def doctor(workspace: Path, remote: str, *args: str):
     return exec_(workspace, 'cd "$1" && shift && uv-user doctor "$@"', check=False,

@@ -16,9 +16,7 @@ from typing import Dict, Iterator
 
 import pytest
 
-from harness.devcontainer import REPO, docker_cleanup, exec_, make_workspace, temp_dir, up
-
-from .test_lifecycle import chown_tree
+from harness.devcontainer import REPO, chown_tree, docker_cleanup, exec_, make_workspace, temp_dir, up
 
 pytestmark = pytest.mark.docker
 
@@ -56,7 +54,7 @@ def bring_up(example: str, workdir: Path, provisioned: Dict[str, str], cleanup) 
     """A uniquely named copy (compose names its project after the folder), owned by uid 1000 like a checkout."""
     ws = make_workspace(EXAMPLES / example, workdir, images=public_images(provisioned),
                         name="{}-{}".format(example, uuid.uuid4().hex[:8]))
-    chown_tree(workdir, 1000, 1000)
+    chown_tree(workdir)
     cleanup.add(ws)
     outcome = up(ws)
     return {"workspace": ws, "remote": outcome["remoteWorkspaceFolder"]}

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from harness.devcontainer import REPO, docker_cleanup, exec_, make_workspace, run, temp_dir, up
+from harness.devcontainer import REPO, chown_tree, docker_cleanup, exec_, make_workspace, run, up
 
 pytestmark = pytest.mark.docker
 
@@ -25,25 +25,6 @@ EXAMPLE = REPO / "examples" / "basic"
 IMAGE = "uvuser-test/base:bookworm"
 REMAP_USER = "uvuser-remap"
 REMAP_UID = 1500
-
-
-def chown_tree(path: Path, uid: int, gid: int) -> None:
-    for root, dirs, files in os.walk(path):
-        for name in [root] + [os.path.join(root, n) for n in dirs + files]:
-            os.lchown(name, uid, gid)
-
-
-@pytest.fixture
-def workspace(provisioned) -> Iterator[Path]:
-    """examples/basic with the local feature, owned by uid 1000 like a host checkout."""
-    workdir = temp_dir("uv-user-it-")
-    ws = make_workspace(EXAMPLE, workdir, image=provisioned["base"])
-    chown_tree(workdir, 1000, 1000)
-    try:
-        with docker_cleanup(ws):
-            yield ws
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def root_exec(container: str, script: str, check: bool = True):

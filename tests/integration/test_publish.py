@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 
 from harness.common import ProvisionError
-from harness.devcontainer import CLI, REPO, docker_cleanup, exec_, run, strip_jsonc, temp_dir, up
+from harness.devcontainer import CLI, REPO, chown_tree, docker_cleanup, exec_, run, strip_jsonc, temp_dir, up
 from harness.registry import Registry, ensure_registry, stop_registry
 
 pytestmark = pytest.mark.docker
@@ -112,9 +112,7 @@ def workspace_for(ref: str, image: str, into: Path) -> Path:
     config_path.write_text(json.dumps(config, indent=2))
     shutil.copy(REPO / "test" / "uv-user" / "checks.sh", ws / "checks.sh")
     (ws / "dev-container-features-test-lib").write_text(TEST_LIB)
-    for root, dirs, files in os.walk(into):
-        for entry in [root] + [os.path.join(root, n) for n in dirs + files]:
-            os.lchown(entry, 1000, 1000)
+    chown_tree(into)
     return ws
 
 
