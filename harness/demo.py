@@ -21,6 +21,9 @@ EXAMPLE = REPO / "examples" / "basic"
 REPORT = r"""
 set -e
 cd "$1"
+echo "== ready on open: autoSync ran uv sync --frozen when the container was created"
+python -c 'import packaging; print("packaging", packaging.__version__, "is importable before any command")'
+echo
 echo "\$ uv sync"
 uv sync 2>&1
 echo
