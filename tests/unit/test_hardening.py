@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from uv_user import apply, index, net, options, paths, repair, wheels
 from uv_user.errors import UvUserError
-from uv_user.index import JSON_TYPE, fetch_project, validate_index_url
+from uv_user.index import fetch_project, validate_index_url
 from uv_user.net import Fetcher, url_problem
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to other uids needs root")

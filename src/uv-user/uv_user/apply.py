@@ -6,11 +6,10 @@ import json
 import os
 import shlex
 import shutil
-import stat
 import subprocess
 import tempfile
 import zipfile
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from . import paths, repair
 from .errors import UvUserError

@@ -6,7 +6,6 @@ it cannot depend on options, so neither can these paths.
 
 from __future__ import annotations
 
-import os
 import posixpath
 
 ROOT = "/opt/uv-user"
@@ -75,7 +74,3 @@ def refusal(path: str, workspace: str = "") -> str:
         return "it is a top-level directory"
     return ""
 
-
-def existing_realpath(path: str) -> str:
-    """The real path of ``path`` (resolving symlinks), used to catch a swapped-in link."""
-    return os.path.realpath(path)
