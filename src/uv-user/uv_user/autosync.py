@@ -12,15 +12,17 @@ problem the user can fix from inside. Run by hand, it exits with uv's code.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Set
 
-from . import paths
-from .options import AUTO_SYNC_MODES
+from . import facts, paths
+
+# When the container is created: sync from uv.lock only, whenever there is a pyproject.toml, or not at all.
+# Here rather than in options.py so the start-time path (cli → autosync) imports nothing network-related.
+AUTO_SYNC_MODES = ("lock", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -42,15 +44,6 @@ def decide(mode: str, present: Set[str]) -> Decision:
     return Decision(None, "no pyproject.toml in the workspace: nothing to sync")
 
 
-def read_record() -> Dict[str, object]:
-    try:
-        with open(paths.RECORD, encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def recorded_mode(record: Dict[str, object]) -> str:
     options = record.get("options")
     mode = options.get("autoSync") if isinstance(options, dict) else None
@@ -70,7 +63,7 @@ def failure_block(command: str, workspace: str, code: int) -> List[str]:
 
 
 def run(workspace: str, mode: Optional[str], lifecycle: bool, log) -> int:
-    record = read_record()
+    record = facts.read_record()
     chosen = mode or recorded_mode(record)
     present = {name for name in ("uv.lock", "pyproject.toml") if os.path.isfile(os.path.join(workspace, name))}
     decision = decide(chosen, present)

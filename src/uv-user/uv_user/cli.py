@@ -17,8 +17,9 @@ import sys
 import time
 from typing import List, Optional
 
-from . import __version__, paths, repair
+from . import __version__, facts, paths, repair
 from .errors import UvUserError
+from .autosync import AUTO_SYNC_MODES
 
 
 def log(message: str) -> None:
@@ -54,14 +55,6 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
-def recorded_user() -> str:
-    try:
-        with open(paths.RECORD, encoding="utf-8") as handle:
-            return str(json.load(handle).get("username", ""))
-    except (OSError, ValueError):
-        return ""
-
-
 def sudo_works() -> bool:
     if not shutil.which("sudo"):
         return False
@@ -73,7 +66,7 @@ def sudo_works() -> bool:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    name = args.user or recorded_user()
+    name = args.user or str(facts.read_record().get("username") or "")
     if not name:
         raise UvUserError("no user recorded in {}; rebuild the container or pass --user NAME".format(paths.RECORD))
     try:
@@ -163,7 +156,7 @@ def parser() -> argparse.ArgumentParser:
     doc.set_defaults(func=cmd_doctor)
     syn = sub.add_parser("sync", help="sync the workspace's project into the environment (autoSync)")
     syn.add_argument("--workspace", default="", help="project folder (default: the current directory)")
-    syn.add_argument("--mode", choices=["lock", "always", "never"], default=None,
+    syn.add_argument("--mode", choices=AUTO_SYNC_MODES, default=None,
                      help="override the autoSync mode recorded at install")
     syn.add_argument("--lifecycle", action="store_true",
                      help="run from the feature's updateContentCommand: report failures loudly but exit 0")

@@ -105,13 +105,19 @@ def _read(path: str) -> str:
         return ""
 
 
+def read_record() -> Dict[str, object]:
+    """The install record (who owns the tree, which uv, the options), or {} when absent or unreadable."""
+    try:
+        data = json.loads(_read(paths.RECORD) or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def gather(env: Dict[str, str]) -> Facts:
     uv_path = find_uv(env.get("PATH", os.defpath))
     ours = os.path.join(paths.BIN_DIR, "uv")
-    try:
-        record = json.loads(_read(paths.RECORD) or "{}")
-    except ValueError:
-        record = {}
+    record = read_record()
     return Facts(
         platform=detect_platform(),
         python=base_python(),
@@ -122,6 +128,6 @@ def gather(env: Dict[str, str]) -> Facts:
         installed_version=uv_version(ours) if os.path.exists(ours) else "",
         venv_state=venv_state(),
         uv_toml=_read(paths.UV_TOML),
-        record=record if isinstance(record, dict) else {},
+        record=record,
         is_root=os.geteuid() == 0,
     )

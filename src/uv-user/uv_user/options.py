@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from .autosync import AUTO_SYNC_MODES
 from .errors import UvUserError
 from .index import DEFAULT_INDEX, validate_index_url
 from .versions import VersionSpec, parse_spec
-
-# When the container is created: sync from uv.lock only, whenever there is a pyproject.toml, or not at all.
-AUTO_SYNC_MODES = ("lock", "always", "never")
 
 # Must equal the defaults in devcontainer-feature.json (a unit test checks).
 DEFAULTS = {
