@@ -8,4 +8,4 @@ pip-install anything into the user's image to install itself.
 __all__ = ["__version__"]
 
 # Kept equal to "version" in devcontainer-feature.json (a unit test checks).
-__version__ = "1.0.0"
+__version__ = "1.1.0"
