@@ -21,6 +21,11 @@ COMMAND = BIN_DIR + "/uv-user"
 UV_TOML = "/etc/uv/uv.toml"
 PROFILE_SCRIPT = "/etc/profile.d/uv-user.sh"
 
+# Where anything uv-user runs as root looks for programs. /opt/uv-user/venv/bin comes first on
+# every process's PATH (containerEnv) and belongs to the dev user, so root never searches PATH
+# as it finds it: only these root-owned system directories.
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 # Where shells look for system-wide completions, by shell.
 COMPLETION_FILES = {
     "bash": ("/usr/share/bash-completion/completions/uv", "/usr/share/bash-completion/completions/uvx"),
