@@ -51,12 +51,18 @@ def test_install_with_a_bad_option_exits_1_with_one_line(cli_env, env, fragment)
     assert result.stdout == ""
 
 
-def test_install_with_a_missing_user_exits_1_with_one_line(cli_env, fake_uv):
+def test_install_for_a_user_created_later_defers_the_owner_and_says_so(cli_env, fake_uv):
+    """A feature that creates the user (common-utils) may install after uv-user: never hand the tree to
+    root silently; name the user, who gets it at start."""
     env = cli_env(VERSION="none", USERNAME="no-such-user",
                   PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
     result = run(["install", "--dry-run"], env)
-    assert result.returncode == 1
-    assert_one_error_line(result, "username 'no-such-user' does not exist in the image")
+    assert result.returncode == 0, result.stderr
+    assert "uv-user: owner: no-such-user (not created yet: given the tree at start)" in result.stdout
+    assert "uv-user: note: user no-such-user does not exist yet" in result.stdout
+    plan = json.loads(result.stdout[result.stdout.index("{"):])
+    assert plan["record"]["username"] == "no-such-user"
+    assert plan["record"]["user_existed_at_build"] is False
     assert fake_uv.recorded_calls() == ["--version"]  # looked at, never used
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from uv_user import paths
+from uv_user import paths, scripts
 from uv_user.options import DEFAULTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def test_layout_constants_agree_with_container_env() -> None:
     assert env["UV_CACHE_DIR"] == paths.CACHE
     assert env["UV_PYTHON_INSTALL_DIR"] == paths.PYTHONS
     assert FEATURE["mounts"][0]["target"] == paths.ROOT
-    assert FEATURE["entrypoint"] == paths.ENTRYPOINT
+    assert FEATURE["entrypoint"] == scripts.entrypoint_line()
 
 
 def readme_options() -> dict:

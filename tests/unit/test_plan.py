@@ -112,6 +112,7 @@ def test_plan_owner_dirs_and_record(make_options, make_facts, index_files):
     assert plan.python == "/usr/bin/python3"
     assert plan.record == {
         "username": "vscode",
+        "user_existed_at_build": True,
         "python": "/usr/bin/python3",
         "uv_version": "0.13.9",
         "uv": OURS,
@@ -150,9 +151,20 @@ def test_plan_for_root_only_images_says_so_in_a_note(make_options, make_facts, i
     assert any("owned by root" in note for note in plan.notes)
 
 
-def test_plan_reports_a_missing_user_before_looking_at_uv(make_options, make_facts):
-    with pytest.raises(UvUserError, match="username 'ghost' does not exist"):
-        make_plan(make_options(username="ghost"), make_facts(), [], [])
+def test_plan_defers_a_user_created_later_and_never_hands_the_tree_to_root(make_options, make_facts, index_files):
+    plan = make_plan(make_options(username="ghost"), make_facts(), index_files, AVAILABLE)
+    assert (plan.user.name, plan.user.exists) == ("ghost", False)
+    assert plan.record["username"] == "ghost" and plan.record["user_existed_at_build"] is False
+    assert "owner: ghost (not created yet: given the tree at start)" in describe(plan)
+    assert any(n.startswith("user ghost does not exist yet") for n in plan.notes)
+    assert not any("owned by root" in n for n in plan.notes)
+
+
+def test_plan_defers_a_remote_user_created_later(make_options, make_facts, index_files):
+    facts = make_facts()
+    facts.remote_user = "dev"
+    plan = make_plan(make_options(), facts, index_files, AVAILABLE)
+    assert (plan.user.name, plan.user.exists) == ("dev", False)
 
 
 # ----------------------------------------------------------------------------- describe

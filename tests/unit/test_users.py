@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from uv_user.errors import UvUserError
-from uv_user.users import Account, resolve
+from uv_user.users import Account, deferred, resolve
 
 ROOT = Account("root", 0, 0, "/root")
 DAEMON = Account("daemon", 1, 1, "/usr/sbin")
@@ -24,7 +24,7 @@ def test_automatic_takes_a_remote_root_user_as_asked():
     assert resolve("automatic", "root", [ROOT, VSCODE]) == ROOT
 
 
-@pytest.mark.parametrize("remote", ["", "ghost", "x;rm", "$(id)"])
+@pytest.mark.parametrize("remote", ["", "x;rm", "$(id)", "4711"])
 def test_automatic_without_a_usable_remote_user_prefers_vscode(remote):
     assert resolve("automatic", remote, [ROOT, CODESPACE, NODE, VSCODE]) == VSCODE
 
@@ -52,7 +52,18 @@ def test_blank_or_padded_option_means_automatic(option):
 
 def test_no_accounts_at_all_is_an_error():
     with pytest.raises(UvUserError, match="not even root"):
-        resolve("automatic", "vscode", [])
+        resolve("automatic", "", [])
+
+
+def test_a_remote_user_created_later_is_deferred_not_swapped_for_another():
+    """common-utils may create remoteUser after uv-user installed: the tree is theirs at start."""
+    found = resolve("automatic", "ghost", [ROOT, VSCODE, DEV])
+    assert (found.name, found.exists) == ("ghost", False)
+    assert found == deferred("ghost")
+
+
+def test_a_remote_user_given_as_a_uid_is_found_by_uid():
+    assert resolve("automatic", "1000", [ROOT, VSCODE, DEV]) == DEV
 
 
 def test_explicit_user_wins_over_remote_user_and_conventions():
@@ -63,11 +74,9 @@ def test_explicit_root_is_allowed():
     assert resolve("root", "vscode", [ROOT, VSCODE]) == ROOT
 
 
-def test_explicit_user_missing_from_the_image_is_an_error_naming_it():
-    with pytest.raises(UvUserError) as caught:
-        resolve("bob", "vscode", [ROOT, VSCODE])
-    line = caught.value.line()
-    assert line.startswith("uv-user: username 'bob' does not exist in the image")
+def test_explicit_user_missing_from_the_image_is_deferred_to_the_start():
+    found = resolve("bob", "vscode", [ROOT, VSCODE])
+    assert (found.name, found.uid, found.gid, found.exists) == ("bob", -1, -1, False)
 
 
 @pytest.mark.parametrize("option", ["bad name", "x;rm", "$(id)", "-rf", "a" * 40, "name\nroot", "../root"])

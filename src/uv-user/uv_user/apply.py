@@ -4,60 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import tempfile
 import zipfile
 from typing import Dict, Optional, Sequence
 
-from . import paths, repair
+from . import paths, repair, scripts
 from .errors import UvUserError
 from .net import Fetcher
 from .plan import Plan
 from .facts import uv_version
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROFILE = """\
-# Installed by the uv-user dev container feature.
-# Login shells on Debian-family images reset PATH in /etc/profile, and `su -` or
-# an ssh login start without the container's environment: put the user-owned
-# project environment first again so `python` is the env's, and give uv the
-# same settings the container's environment does (values already set win).
-case ":${PATH}:" in
-  *:/opt/uv-user/venv/bin:*) ;;
-  *) PATH="/opt/uv-user/venv/bin:${PATH}"; export PATH ;;
-esac
-: "${UV_PROJECT_ENVIRONMENT:=/opt/uv-user/venv}" "${VIRTUAL_ENV:=/opt/uv-user/venv}"
-: "${UV_CACHE_DIR:=/opt/uv-user/cache}" "${UV_PYTHON_INSTALL_DIR:=/opt/uv-user/python}"
-export UV_PROJECT_ENVIRONMENT VIRTUAL_ENV UV_CACHE_DIR UV_PYTHON_INSTALL_DIR
-"""
-ENTRYPOINT = """\
-#!/bin/sh
-# uv-user: at every container start, give /opt/uv-user back to the dev container
-# user. Never fails a start, and keeps it fast: a fresh volume or a UID remap
-# (the tree's root is not the user's) is repaired before the start goes on, since
-# the whole tree is then someone else's; otherwise the whole-tree check (for what
-# a `sudo uv ...` left) runs beside the start. `uv-user sync` (autoSync),
-# `uv-user doctor --fix` and `uv-user repair` repair in the foreground too.
-want="$(id -u {user} 2>/dev/null):$(id -g {user} 2>/dev/null)"
-have="$(stat -c %u:%g {root} 2>/dev/null)"
-if [ ! -x {python} ]; then
-    echo "uv-user: {python} is missing from the image, so ownership of {root} cannot be repaired at start; rebuild the container" >&2
-elif [ "$have" != "$want" ]; then
-    {command} repair --entrypoint </dev/null || true
-else
-    {command} repair --entrypoint </dev/null &
-fi
-exit 0
-"""
-COMMAND = """\
-#!/bin/sh
-# uv-user command (doctor, repair): runs on the image's own python3.
-exec {python} -E -s {share}/uv-user.py "$@"
-"""
-
-
 def write_atomic(path: str, content: str, mode: int = 0o644) -> None:
     """Write beside the target, fsync-free but atomic for readers: os.replace."""
     directory = os.path.dirname(path)
@@ -209,10 +168,11 @@ def install_command(plan: Plan, log) -> None:
         shutil.copytree(HERE, os.path.join(staging, "uv_user"),
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         shutil.copy2(os.path.join(os.path.dirname(HERE), "uv-user.py"), os.path.join(staging, "uv-user.py"))
-        command = COMMAND.format(python=plan.python, share=paths.SHARE)
+        command = scripts.command(plan.python)
         with open(os.path.join(staging, "entrypoint.sh"), "w", encoding="utf-8") as handle:
-            handle.write(ENTRYPOINT.format(command=paths.COMMAND, user=shlex.quote(plan.user.name),
-                                           python=shlex.quote(plan.python), root=paths.ROOT))
+            handle.write(scripts.entrypoint(plan.user.name, plan.python))
+        with open(os.path.join(staging, os.path.basename(paths.START_SHELL)), "w", encoding="utf-8") as handle:
+            handle.write(scripts.start_shell())
         with open(os.path.join(staging, "install.json"), "w", encoding="utf-8") as handle:
             json.dump(plan.record, handle, indent=2, sort_keys=True)
         for root, dirs, files in os.walk(staging):
@@ -226,7 +186,7 @@ def install_command(plan: Plan, log) -> None:
     # Bytecode for the start-time repair: non-root users cannot write it later.
     subprocess.run([plan.python, "-m", "compileall", "-q", paths.SHARE], check=False,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    write_atomic(paths.PROFILE_SCRIPT, PROFILE)
+    write_atomic(paths.PROFILE_SCRIPT, scripts.profile())
     log("installed {} and the start-time repair {}".format(paths.COMMAND, paths.ENTRYPOINT))
 
 
@@ -269,6 +229,9 @@ def make_dirs(plan: Plan) -> None:
 
 
 def own_tree(plan: Plan, log) -> None:
+    if not plan.user.exists:  # created by a later feature: the start-time repair hands the tree over
+        log("{} stays root's until {} exists (the start-time repair gives it over)".format(paths.ROOT, plan.user.name))
+        return
     report = repair.repair(paths.ROOT, plan.user.uid, plan.user.gid)
     if report.errors:
         raise UvUserError("could not give {} to {}: {}".format(paths.ROOT, plan.user.name, report.errors[0]),

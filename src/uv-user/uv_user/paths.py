@@ -16,6 +16,8 @@ PYTHONS = ROOT + "/python"
 SHARE = "/usr/local/share/uv-user"
 RECORD = SHARE + "/install.json"
 ENTRYPOINT = SHARE + "/entrypoint.sh"
+# Sourced by the container's start shell through the feature's "entrypoint" line (scripts.entrypoint_line).
+START_SHELL = SHARE + "/start-shell.sh"
 BIN_DIR = "/usr/local/bin"
 COMMAND = BIN_DIR + "/uv-user"
 UV_TOML = "/etc/uv/uv.toml"

@@ -97,10 +97,16 @@ def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] 
         "compile-bytecode": "true" if options.compile_bytecode else None,
     }
     text, notes = merge(facts.uv_toml, wanted, aliases=[CERT_KEYS])
-    if user.name == "root":
+    if not user.exists:
+        notes.append("user {} does not exist yet (a feature that creates it, such as common-utils, installs "
+                     "later): {} stays root's until the container starts, when the start-time repair gives it to "
+                     "{}".format(user.name, paths.ROOT, user.name))
+    elif user.name == "root":
         notes.append("the environment is owned by root: no non-root user was found (set username to choose one)")
     record = {
         "username": user.name,
+        # False: the user was created after uv-user installed; the start-time repair resolves the name.
+        "user_existed_at_build": user.exists,
         "python": facts.python,
         "uv_version": uv.version,
         "uv": uv.binary,
@@ -138,7 +144,8 @@ def describe(plan: Plan) -> List[str]:
     }[uv.action]
     lines = [
         "uv {}: {}".format(uv.version, how),
-        "owner: {} (uid {}, gid {})".format(plan.user.name, plan.user.uid, plan.user.gid),
+        "owner: {}".format("{} (uid {}, gid {})".format(plan.user.name, plan.user.uid, plan.user.gid)
+                           if plan.user.exists else plan.user.name + " (not created yet: given the tree at start)"),
         "environment {}: {} with {}".format(paths.VENV, plan.venv, plan.python),
         "cache {}, managed Pythons {}".format(paths.CACHE, paths.PYTHONS),
         "uv.toml {}: {}".format(paths.UV_TOML, "update" if plan.uv_toml_changed else "unchanged"),

@@ -41,3 +41,8 @@ def shown(value: Union[str, bytes, "os.PathLike[str]"]) -> str:
         else:
             out.append("\\U{:08x}".format(code))
     return "".join(out)
+
+
+def quoted(value: str) -> str:
+    """``value`` escaped and in single quotes, as messages show option values: ``'a\\nb'``."""
+    return "'" + shown(value).replace("'", "\\'") + "'"

@@ -1,4 +1,12 @@
-"""Which account owns the environment: the dev container's remote user."""
+"""Which account owns the environment: the dev container's remote user.
+
+The user may not exist yet when uv-user installs: features install in rounds, and
+a feature that creates the user (common-utils) can land after uv-user (a local
+``./uv-user``, a namespace that sorts first, a republished common-utils that
+``installsAfter`` does not name). Handing the environment to root then would
+break every ``uv sync`` as that user, so the name is kept as a *deferred* owner
+and the start-time repair, which runs when the user exists, gives it the tree.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 from .errors import UvUserError
+from .text import quoted
 
 # The users dev container images conventionally create, in the order people expect.
 CONVENTIONAL = ("vscode", "node", "codespace")
@@ -19,6 +28,13 @@ class Account:
     uid: int
     gid: int
     home: str = ""
+    #: False for a deferred owner: named by remoteUser or the username option, created later.
+    exists: bool = True
+
+
+def deferred(name: str) -> Account:
+    """An owner that does not exist yet: no uid or gid until the container starts."""
+    return Account(name, -1, -1, exists=False)
 
 
 def valid_name(name: str) -> bool:
@@ -30,23 +46,29 @@ def _by_name(accounts: Sequence[Account], name: str) -> Optional[Account]:
 
 
 def resolve(option: str, remote_user: str, accounts: Iterable[Account]) -> Account:
-    """``automatic``: _REMOTE_USER, else vscode/node/codespace, else uid 1000, else root."""
+    """``automatic``: _REMOTE_USER, else vscode/node/codespace, else uid 1000, else root.
+
+    A user that is named (the option, or the remote user) but missing is returned as
+    :func:`deferred`, never swapped for another account: the dev container will run as
+    that name, so the environment must become theirs once they exist.
+    """
     accounts = list(accounts)
     wanted = option.strip()
     if wanted and wanted != "automatic":
         if not valid_name(wanted):
             raise UvUserError(
-                "username {!r} is not a valid user name; use automatic or an existing user such as vscode".format(option)
+                "username {} is not a valid user name; use automatic or an existing user such as vscode".format(
+                    quoted(option))
             )
-        found = _by_name(accounts, wanted)
-        if found is None:
-            raise UvUserError(
-                "username {!r} does not exist in the image; create it first (e.g. in the Dockerfile) "
-                "or use automatic".format(wanted)
-            )
-        return found
-    candidates = [remote_user] if remote_user and valid_name(remote_user) else []
-    for name in candidates + list(CONVENTIONAL):
+        return _by_name(accounts, wanted) or deferred(wanted)
+    remote = remote_user.strip()
+    if remote.isdigit() and len(remote) < 11:  # remoteUser may be a UID
+        found = next((a for a in accounts if a.uid == int(remote)), None)
+        if found is not None:
+            return found
+    elif remote and valid_name(remote):
+        return _by_name(accounts, remote) or deferred(remote)
+    for name in CONVENTIONAL:
         found = _by_name(accounts, name)
         if found is not None:
             return found
