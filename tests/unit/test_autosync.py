@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import stat
 
 import pytest
@@ -82,3 +84,54 @@ def test_failed_sync_is_loud_and_exit_zero_only_from_the_lifecycle_hook(tmp_path
     assert any("autoSync FAILED: `uv sync` exited 2" in line for line in err)
     assert err[-1] == "uv-user: fix the project, then rerun: cd {} && uv sync".format(tmp_path)
     assert autosync.run(str(tmp_path), "always", False, lambda m: None) == 2
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="running uv as another user needs root")
+
+
+@pytest.fixture
+def world_writable_tmp(tmp_path):
+    """tmp_path reachable by another user (pytest's base dir is 0700)."""
+    for path in [tmp_path, *[p for p in tmp_path.parents if str(p).startswith("/tmp/pytest-of-")]]:
+        os.chmod(path, 0o777 if path == tmp_path else 0o755)
+    return tmp_path
+
+
+@needs_root
+@pytest.mark.root
+def test_root_syncs_the_environment_of_another_user_as_that_user(world_writable_tmp, monkeypatch) -> None:
+    """Zed and other clients run lifecycle hooks as root: uv must run as the env's owner."""
+    tmp = world_writable_tmp
+    calls = tmp / "calls"
+    uv = tmp / "uv"
+    uv.write_text('#!/bin/sh\necho "$(id -u):$(id -g) $HOME $*" >> {}\n'.format(calls))
+    uv.chmod(0o755)
+    record = tmp / "install.json"
+    record.write_text(json.dumps({"uv": str(uv), "username": "nobody", "options": {"autoSync": "lock"}}))
+    monkeypatch.setattr(paths, "RECORD", str(record))
+    (tmp / "uv.lock").write_text("")
+    assert autosync.run(str(tmp), None, True, lambda m: None) == 0
+    nobody = pwd.getpwnam("nobody")
+    assert calls.read_text() == "{}:{} {} sync --frozen\n".format(nobody.pw_uid, nobody.pw_gid, nobody.pw_dir)
+
+
+def test_root_never_syncs_for_an_owner_that_does_not_exist(tmp_path, monkeypatch, capsys) -> None:
+    record = tmp_path / "install.json"
+    record.write_text(json.dumps({"uv": "/bin/false", "username": "no-such-user"}))
+    monkeypatch.setattr(paths, "RECORD", str(record))
+    (tmp_path / "uv.lock").write_text("")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert autosync.run(str(tmp_path), None, True, lambda m: None) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["uv-user: the environment belongs to user no-such-user, who does not exist in this container, "
+                   "and uv-user never syncs it as root; run `uv-user doctor` (nothing was changed)"]
+    assert autosync.run(str(tmp_path), None, False, lambda m: None) == 1
+
+
+def test_as_root_an_unrecorded_uv_is_looked_up_in_system_directories_only(tmp_path, monkeypatch) -> None:
+    planted = tmp_path / "uv"
+    planted.write_text("#!/bin/sh\n")
+    planted.chmod(0o755)
+    monkeypatch.setenv("PATH", "{}:{}".format(tmp_path, os.environ["PATH"]))
+    assert autosync.uv_binary({}, 0) != str(planted)
+    assert autosync.uv_binary({}, 1000) == str(planted)

@@ -75,7 +75,7 @@ def test_a_healthy_container_passes_every_check():
     findings = check_all(healthy())
     assert [(f.check, f.status) for f in findings if f.status != OK] == []
     assert [f.check for f in findings] == ["env", "VIRTUAL_ENV", "PATH", "login PATH", "ownership", "link mode",
-                                           "interpreter", "uv", "volume", "workspace"]
+                                           "interpreter", "uv", "volume", "workspace", "security"]
     assert doctor.summary(findings) == "uv-user: doctor: no problems"
 
 
@@ -153,6 +153,54 @@ def test_another_python_first_on_path_fails_naming_it():
     assert "export PATH=/opt/uv-user/venv/bin:$PATH" in finding.fix
 
 
+def test_a_python_feature_installed_after_uv_user_is_named_with_the_install_order_fix():
+    """The devcontainers python feature's ENV PATH lands in front when it installs later."""
+    facts = healthy(python_on_path="/usr/local/python/current/bin/python")
+    facts.env["PATH"] = "/usr/local/python/current/bin:/usr/local/py-utils/bin:" + facts.env["PATH"]
+    finding = check_path(facts)
+    assert finding.status == FAIL
+    assert ("/usr/local/python/current/bin comes before /opt/uv-user/venv/bin on PATH (the devcontainers python "
+            "feature or image)") in finding.message
+    assert '"overrideFeatureInstallOrder"' in finding.fix and "export PATH=/opt/uv-user/venv/bin:$PATH" in finding.fix
+
+
+def test_a_profile_file_that_puts_another_python_first_is_named_in_the_message_and_the_fix():
+    facts = healthy(python_on_path="/opt/conda/bin/python",
+                    path_sources={"/opt/conda/bin": ["/etc/profile.d/zz-conda.sh", "/home/vscode/.bashrc"]})
+    facts.env["PATH"] = "/opt/conda/bin:" + facts.env["PATH"]
+    finding = check_path(facts)
+    assert ("/opt/conda/bin comes before /opt/uv-user/venv/bin on PATH (conda (the devcontainers conda feature or "
+            "a conda image); named in /etc/profile.d/zz-conda.sh, /home/vscode/.bashrc)") in finding.message
+    assert finding.fix.startswith("/etc/profile.d/zz-conda.sh, /home/vscode/.bashrc put it first")
+
+
+def test_an_unknown_directory_is_said_to_be_unknown():
+    facts = healthy(python_on_path="/srv/py/bin/python")
+    facts.env["PATH"] = "/usr/bin:/bin:/srv/py/bin"
+    finding = check_path(facts)
+    assert "/srv/py/bin is on PATH and the env's bin is not (not set by any profile file uv-user knows" \
+        in finding.message
+
+
+def test_a_login_shell_reordered_by_a_dotfile_names_it():
+    facts = healthy(login_python="/home/vscode/.pyenv/shims/python",
+                    login_path="/home/vscode/.pyenv/shims:/opt/uv-user/venv/bin:/usr/bin",
+                    path_sources={"/home/vscode/.pyenv/shims": ["/home/vscode/.bashrc"]})
+    finding = check_login_path(facts)
+    assert finding.status == FAIL
+    assert "/home/vscode/.pyenv/shims comes before /opt/uv-user/venv/bin on PATH (pyenv; named in " \
+        "/home/vscode/.bashrc)" in finding.message
+    assert finding.fix == ("/home/vscode/.bashrc puts it first after /etc/profile.d/uv-user.sh: end it with "
+                           "export PATH=/opt/uv-user/venv/bin:$PATH")
+
+
+def test_a_hostile_python_path_is_shown_escaped():
+    facts = healthy(python_on_path="/tmp/x\nuv-user: forged/python")
+    facts.env["PATH"] = "/tmp/x\nuv-user: forged:" + facts.env["PATH"]
+    finding = check_path(facts)
+    assert "\n" not in finding.message and "\\n" in finding.message
+
+
 def test_no_python_on_path_fails():
     finding = check_path(healthy(python_on_path=""))
     assert finding.status == FAIL and "no `python` on PATH" in finding.message
@@ -188,6 +236,46 @@ def test_login_shell_without_the_profile_script_says_rebuild():
     finding = check_login_path(healthy(login_python="/usr/bin/python", profile_script=False))
     assert finding.status == FAIL
     assert finding.fix.startswith("rebuild the container") and "/etc/profile.d/uv-user.sh" in finding.fix
+
+
+# ----------------------------------------------------------------------------- root and the dev user's bin
+
+
+def test_a_dev_user_without_sudo_in_a_root_container_is_warned_where_root_shells_look():
+    finding = doctor.check_root_exposure(healthy(pid1_uid=0, can_sudo=False))
+    assert finding.status == WARN
+    assert "has no sudo" in finding.message and "/opt/uv-user/venv/bin" in finding.message
+    assert "bash -l" in finding.fix and "Security" in finding.fix
+
+
+@pytest.mark.parametrize("overrides", [
+    {"pid1_uid": 0, "can_sudo": True},   # the user can become root anyway: nothing to gain
+    {"pid1_uid": 1000, "can_sudo": False},  # the container runs as the user (the seed's USER moby)
+    {"pid1_uid": None, "can_sudo": False},  # unknown
+])
+def test_no_security_warning_where_it_does_not_matter(overrides):
+    assert doctor.check_root_exposure(healthy(**overrides)).status == OK
+
+
+def test_root_with_the_dev_users_bin_on_path_is_warned():
+    facts = healthy(uid=0, user="root")
+    finding = doctor.check_root_exposure(facts)
+    assert finding.status == WARN
+    assert finding.message.startswith("you are root and PATH starts with /opt/uv-user/venv/bin, which vscode can")
+    assert "`uv-user sync` runs uv as vscode" in finding.fix
+
+
+def test_root_with_its_own_env_or_a_clean_path_is_fine():
+    own = healthy(uid=0, user="root", ownership=Ownership(owner="root", uid=0, gid=0, scanned=3))
+    assert doctor.check_root_exposure(own).status == OK
+    clean = healthy(uid=0, user="root")
+    clean.env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+    assert doctor.check_root_exposure(clean).status == OK
+
+
+def test_a_uv_root_did_not_run_is_a_warning_not_a_failure():
+    finding = check_uv(healthy(uid=0, uv_path="/opt/uv-user/venv/bin/uv", uv_version="", uv_not_run=True))
+    assert finding.status == WARN and "does not run it as root" in finding.message
 
 
 # ----------------------------------------------------------------------------- ownership
@@ -398,7 +486,7 @@ def test_a_single_failure_summary_names_the_problem_and_its_fix():
     findings = check_all(healthy(python_on_path="/usr/bin/python"))
     line = doctor.summary(findings)
     assert line.startswith("uv-user: PATH: `python` on PATH is /usr/bin/python")
-    assert "; fix: export PATH=/opt/uv-user/venv/bin:$PATH" in line
+    assert "; fix: " in line and "`export PATH=/opt/uv-user/venv/bin:$PATH`" in line
     assert "\n" not in line
 
 
@@ -425,7 +513,7 @@ def test_markers_fall_back_to_ascii():
 def test_render_prints_fix_lines_only_for_problems():
     lines = doctor.render(check_all(healthy(python_on_path="/usr/bin/python")), doctor.markers("ascii"))
     assert lines[2].startswith("XX PATH: ")
-    assert lines[3].startswith("    fix: export PATH=")
+    assert lines[3].startswith("    fix: ") and "export PATH=" in lines[3]
     assert sum(1 for line in lines if "fix:" in line) == 1
 
 
@@ -469,6 +557,29 @@ def test_gather_interpreter_sees_a_dangling_link(tmp_path):
     assert (it.exists, it.resolves, it.target, it.has_cfg, it.home, it.home_exists) == (
         True, False, "/nonexistent/python3.12", True, "/nonexistent", False)
     assert check_interpreter(healthy(interpreter=it)).status == FAIL
+
+
+def test_gather_path_sources_finds_files_naming_a_directory(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text('export PATH="$HOME/.pyenv/shims:$PATH"\n')
+    (home / ".profile").write_text("# nothing\n")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "00-restore-env.sh").write_text("export PATH=/usr/local/python/current/bin:$PATH\n")
+    monkeypatch.setattr(doctor, "PROFILE_FILES", (str(etc / "*.sh"), "~/.profile", "~/.bashrc"))
+    found = doctor.gather_path_sources([str(home / ".pyenv/shims"), "/usr/local/python/current/bin", "/srv"],
+                                       str(home))
+    assert found == {str(home / ".pyenv/shims"): [str(home / ".bashrc")],
+                     "/usr/local/python/current/bin": [str(etc / "00-restore-env.sh")]}
+
+
+def test_login_python_reads_python_and_path_from_a_login_bash(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    (tmp_path / ".bash_profile").write_text('echo noise; PATH="/srv/first:$PATH"\n')
+    python, path = doctor.login_python(env)
+    assert path.startswith("/srv/first:")
+    assert python in ("", "/usr/bin/python", "/bin/python")
 
 
 def test_cache_dir_follows_uvs_order():
@@ -521,7 +632,7 @@ def test_doctor_on_a_healthy_tree_exits_0(tmp_path, fake_uv):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert len(lines) == 12  # ten checks, the volume warning's fix, the summary
+    assert len(lines) == 13  # eleven checks, the volume warning's fix, the summary
     assert "uv syncs {} (UV_PROJECT_ENVIRONMENT)".format(tree["env"]) in lines[0]
     assert "uv 0.9.30 at {}, as installed".format(fake_uv.path) in result.stdout
     assert "is not a mount" in result.stdout  # a tmp dir is no volume: a warning only

@@ -13,12 +13,16 @@ problem the user can fix from inside. Run by hand, it exits with uv's code.
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Set
+from typing import Callable, Dict, List, Optional, Set
 
 from . import facts, paths
+from .errors import UvUserError
+from .text import shown
 
 # When the container is created: sync from uv.lock only, whenever there is a pyproject.toml, or not at all.
 # Here rather than in options.py so the start-time path (cli → autosync) imports nothing network-related.
@@ -53,13 +57,55 @@ def recorded_mode(record: Dict[str, object]) -> str:
 def failure_block(command: str, workspace: str, code: int) -> List[str]:
     return [
         "uv-user: " + "-" * 68,
-        "uv-user: autoSync FAILED: `{}` exited {} in {}".format(command, code, workspace),
+        "uv-user: autoSync FAILED: `{}` exited {} in {}".format(command, code, shown(workspace)),
         "uv-user: the environment {} may be incomplete; uv's output is above.".format(paths.VENV),
         "uv-user: the container was still created and your own lifecycle commands still run.",
         "uv-user: diagnose: uv-user doctor",
         "uv-user: " + "-" * 68,
-        "uv-user: fix the project, then rerun: cd {} && {}".format(workspace, command),
+        "uv-user: fix the project, then rerun: cd {} && {}".format(shown(workspace), command),
     ]
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """Who runs uv: ``None`` fields mean the caller itself."""
+
+    name: str = ""
+    preexec: Optional[Callable[[], None]] = None
+    env: Optional[Dict[str, str]] = None
+
+
+def run_as(record: Dict[str, object], euid: int) -> RunAs:
+    """Root syncing the environment of another user runs uv as that user.
+
+    Other clients run lifecycle hooks as root (Zed runs onCreateCommand and
+    updateContentCommand as root): uv would leave root-owned files in the user's
+    environment and cache, and run the environment's python, which the user can
+    rewrite, as root."""
+    name = str(record.get("username") or "")
+    if euid != 0 or not name or name == "root":
+        return RunAs()
+    try:
+        owner = pwd.getpwnam(name)
+    except KeyError:
+        raise UvUserError("the environment belongs to user {}, who does not exist in this container, and "
+                          "uv-user never syncs it as root; run `uv-user doctor`".format(shown(name)))
+
+    def drop() -> None:
+        os.initgroups(owner.pw_name, owner.pw_gid)
+        os.setgid(owner.pw_gid)
+        os.setuid(owner.pw_uid)
+
+    env = dict(os.environ, HOME=owner.pw_dir, USER=owner.pw_name, LOGNAME=owner.pw_name)
+    return RunAs(owner.pw_name, drop, env)
+
+
+def uv_binary(record: Dict[str, object], euid: int) -> str:
+    """The uv the feature recorded; else one from PATH, searched only in system directories as root."""
+    recorded = str(record.get("uv") or "")
+    if recorded.startswith("/"):
+        return recorded
+    return shutil.which("uv", path=paths.SYSTEM_PATH if euid == 0 else None) or "uv"
 
 
 def run(workspace: str, mode: Optional[str], lifecycle: bool, log) -> int:
@@ -70,15 +116,21 @@ def run(workspace: str, mode: Optional[str], lifecycle: bool, log) -> int:
     log(decision.reason)
     if decision.args is None:
         return 0
-    uv = str(record.get("uv") or "uv")
+    euid = os.geteuid()
+    uv = uv_binary(record, euid)
     command = " ".join(["uv"] + decision.args)
-    log("running `{}` in {}".format(command, workspace))
+    try:
+        who = run_as(record, euid)
+    except UvUserError as exc:
+        print(exc.line(), file=sys.stderr, flush=True)
+        return 0 if lifecycle else 1
+    log("running `{}` in {}{}".format(command, shown(workspace), " as " + who.name if who.name else ""))
     sys.stdout.flush()
     try:
-        code = subprocess.run([uv] + decision.args, cwd=workspace).returncode
-    except OSError as exc:
+        code = subprocess.run([uv] + decision.args, cwd=workspace, preexec_fn=who.preexec, env=who.env).returncode
+    except (OSError, subprocess.SubprocessError) as exc:
         code = 127
-        print("uv-user: cannot run {}: {}".format(uv, exc), file=sys.stderr)
+        print("uv-user: cannot run {}: {}".format(shown(uv), shown(str(exc))), file=sys.stderr)
     if code == 0:
         log("the project environment {} is in sync".format(paths.VENV))
         return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import json
 import os
 import pwd
@@ -23,12 +24,13 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-from . import __version__, paths, repair
+from . import __version__, paths, repair, trust
 from .errors import UvUserError
 from .facts import uv_version
 from .paths import is_within, normalize
+from .text import shown
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -101,6 +103,11 @@ class DoctorFacts:
     env: Dict[str, str] = field(default_factory=dict)
     python_on_path: str = ""
     login_python: Optional[str] = None  # None: not checked (no bash, or it hung)
+    login_path: str = ""  # PATH in that login shell
+    # Profile and rc files that name a directory which puts another python before the env's.
+    path_sources: Dict[str, List[str]] = field(default_factory=dict)
+    pid1_uid: Optional[int] = None  # who the container's main process runs as (None: unknown)
+    uv_not_run: bool = False  # doctor runs as root and the uv on PATH is not root's alone: not run
     profile_script: bool = True
     user: str = ""
     uid: int = 0
@@ -213,37 +220,92 @@ def check_virtual_env(facts: DoctorFacts) -> Finding:
                    "run `deactivate` if you activated another env, else export VIRTUAL_ENV=" + env)
 
 
-def _path_finding(name: str, found: str, facts: DoctorFacts, where: str, fix: str) -> Finding:
+# Directories that commonly come before the environment's bin with a python of their own, and who puts
+# them there. Attribution helps: the fix differs for a feature, a profile script and a dotfile.
+KNOWN_PYTHON_DIRS = {
+    "/usr/local/python/current/bin": "the devcontainers python feature or image",
+    "/usr/local/py-utils/bin": "the devcontainers python feature (pipx tools)",
+    "/usr/local/conda/bin": "the devcontainers anaconda feature",
+    "/opt/conda/bin": "conda (the devcontainers conda feature or a conda image)",
+    "/usr/local/pyenv/shims": "pyenv",
+    "/usr/local/bin": "the image (the official python images install python there)",
+}
+# Files a shell reads that may reorder PATH, relative to $HOME when they start with "~/".
+PROFILE_FILES = ("/etc/environment", "/etc/profile", "/etc/profile.d/*.sh", "/etc/bash.bashrc", "/etc/zsh/zshenv",
+                 "/etc/zsh/zprofile", "/etc/zsh/zshrc", "~/.profile", "~/.bash_profile", "~/.bash_login",
+                 "~/.bashrc", "~/.zshenv", "~/.zprofile", "~/.zshrc")
+
+
+def _is_env_bin(directory: str, facts: DoctorFacts) -> bool:
+    return normalize(directory) in (project_env(facts) + "/bin", facts.default_env + "/bin")
+
+
+def origin(directory: str, facts: DoctorFacts) -> str:
+    """Who put ``directory`` on PATH, as far as can be told: a known feature or tool, the files naming it."""
+    directory = normalize(directory)
+    known = KNOWN_PYTHON_DIRS.get(directory, "pyenv" if directory.endswith("/.pyenv/shims") else "")
+    found = facts.path_sources.get(directory, [])
+    parts = ([known] if known else []) + (["named in " + ", ".join(found)] if found else [])
+    return "; ".join(parts) or "not set by any profile file uv-user knows: the image's own PATH or your shell"
+
+
+def _shadow(found: str, path: str, facts: DoctorFacts) -> str:
+    """Why ``found`` wins: its directory comes before the environment's bin (or the bin is missing)."""
+    directory = os.path.dirname(normalize(found))
+    entries = [normalize(e) for e in path.split(os.pathsep) if e.startswith("/")]
+    where = ("comes before {}/bin on PATH".format(facts.default_env)
+             if any(_is_env_bin(e, facts) for e in entries) else "is on PATH and the env's bin is not")
+    return "{} {} ({})".format(shown(directory), where, origin(directory, facts))
+
+
+def _path_finding(name: str, found: str, path: str, facts: DoctorFacts, where: str, fix: str) -> Finding:
     env, default = project_env(facts), facts.default_env
     if _is_python_of(found, env) or _is_python_of(found, default):
         return Finding(name, OK, "`python` {} is the env's ({})".format(where, normalize(found)))
     if facts.interpreter.exists and not facts.interpreter.resolves:
         # PATH may be right: lookups just skip the env's dangling bin/python.
         return Finding(name, FAIL, "`python` {} is {}: the env's own bin/python is broken".format(
-            where, found or "missing"), "repair the interpreter (see the interpreter check)")
+            where, shown(found) or "missing"), "repair the interpreter (see the interpreter check)")
     if not found:
         return Finding(name, FAIL, "no `python` {}".format(where), fix)
-    return Finding(name, FAIL, "`python` {} is {}, not {}/bin/python: it does not see what `uv sync` "
-                   "installs".format(where, found, default), fix)
+    return Finding(name, FAIL, "`python` {} is {}, not {}/bin/python: it does not see what `uv sync` installs; "
+                   "{}".format(where, shown(found), default, _shadow(found, path, facts)), fix)
+
+
+def _files_naming(found: str, facts: DoctorFacts) -> List[str]:
+    return facts.path_sources.get(os.path.dirname(normalize(found)), []) if found else []
 
 
 def check_path(facts: DoctorFacts) -> Finding:
     """`python` must be the env's, or imports miss what uv synced."""
-    return _path_finding("PATH", facts.python_on_path, facts, "on PATH",
-                         "export PATH={}/bin:$PATH (something put another python first), or use "
-                         "`uv run python`".format(facts.default_env))
+    bin_dir = facts.default_env + "/bin"
+    files = _files_naming(facts.python_on_path, facts)
+    if files:
+        fix = "{} put it first: change that, or add `export PATH={}:$PATH` after it".format(", ".join(files), bin_dir)
+    elif facts.python_on_path:
+        fix = ("a feature that installed after uv-user put it first: name that feature before uv-user in "
+               "\"overrideFeatureInstallOrder\" (devcontainer.json) and rebuild; meanwhile `export PATH={}:$PATH`, "
+               "or `uv run python`".format(bin_dir))
+    else:
+        fix = "export PATH={}:$PATH, or use `uv run python`".format(bin_dir)
+    return _path_finding("PATH", facts.python_on_path, facts.env.get("PATH", ""), facts, "on PATH", fix)
 
 
 def check_login_path(facts: DoctorFacts) -> Finding:
     """Login shells too: Debian's /etc/profile resets PATH; /etc/profile.d/uv-user.sh puts the env back."""
     if facts.login_python is None:
         return Finding("login PATH", OK, "login shells not checked (no bash)")
+    files = [f for f in _files_naming(facts.login_python, facts) if f != paths.PROFILE_SCRIPT]
     if not facts.profile_script:
         fix = "rebuild the container: {} (which puts the env first again) is missing".format(paths.PROFILE_SCRIPT)
+    elif files:
+        fix = "{} put{} it first after {}: end {} with export PATH={}/bin:$PATH".format(
+            ", ".join(files), "s" if len(files) == 1 else "", paths.PROFILE_SCRIPT,
+            "it" if len(files) == 1 else "the last one", facts.default_env)
     else:
         fix = ("your ~/.bash_profile or ~/.profile resets PATH after {}: end it with "
                "export PATH={}/bin:$PATH".format(paths.PROFILE_SCRIPT, facts.default_env))
-    return _path_finding("login PATH", facts.login_python, facts, "in a login shell (bash -l)", fix)
+    return _path_finding("login PATH", facts.login_python, facts.login_path, facts, "in a login shell (bash -l)", fix)
 
 
 def check_ownership(facts: DoctorFacts) -> Finding:
@@ -321,8 +383,12 @@ def check_uv(facts: DoctorFacts) -> Finding:
     if not facts.uv_path:
         return Finding("uv", FAIL, "no `uv` on PATH", "rebuild the container (the feature installs {}/uv)".format(
             paths.BIN_DIR))
+    if facts.uv_not_run:
+        return Finding("uv", WARN, "{} comes first on PATH, but someone other than root can replace it: the doctor "
+                       "does not run it as root".format(shown(facts.uv_path)),
+                       "run `uv-user doctor` as the dev user; as root, call {}/uv".format(paths.BIN_DIR))
     if not facts.uv_version:
-        return Finding("uv", FAIL, "{} does not run (`uv --version` failed)".format(facts.uv_path),
+        return Finding("uv", FAIL, "{} does not run (`uv --version` failed)".format(shown(facts.uv_path)),
                        "rebuild the container")
     here = "uv {} at {}".format(facts.uv_version, facts.uv_path)
     if facts.record_problem:
@@ -373,9 +439,35 @@ def check_workspace(facts: DoctorFacts) -> Finding:
                    "remove it (rm -rf {}), unless it is the host's own env".format(where))
 
 
+def check_root_exposure(facts: DoctorFacts) -> Finding:
+    """The env's bin is first on every process's PATH, root's too, and the dev user writes it.
+
+    uv-user's own start and root's login shells keep it off root's PATH; what remains is
+    root typing commands in a shell with the image's PATH (``docker exec -u root``). That
+    matters where the dev user cannot become root anyway: no sudo, processes run as root."""
+    bin_dir = project_env(facts) + "/bin"
+    owner, uid = facts.ownership.owner or "the dev user", facts.ownership.uid
+    entries = [normalize(e) for e in facts.env.get("PATH", "").split(os.pathsep) if e.startswith("/")]
+    exposed = [e for e in entries if is_within(e, facts.root)]
+    if facts.uid == 0:
+        if uid in (0, -1) or not exposed:
+            return Finding("security", OK, "root's PATH has no directory of another user's environment")
+        return Finding("security", WARN, "you are root and PATH starts with {}, which {} can write: a command "
+                       "typed here may run {}'s program as root".format(exposed[0], owner, owner),
+                       "use a login shell (`bash -l`: uv-user takes the env off root's PATH) or full paths; to "
+                       "sync as root, `uv-user sync` runs uv as {}".format(owner))
+    if facts.pid1_uid == 0 and not facts.can_sudo and uid == facts.uid and exposed:
+        return Finding("security", WARN, "this container's processes run as root and {} has no sudo, but a root "
+                       "shell with the image's PATH (`docker exec -u root`) finds {} first, which {} can "
+                       "write".format(facts.user, bin_dir, facts.user),
+                       "as root, use a login shell (`docker exec -u root -it <container> bash -l`) or full paths "
+                       "(README: Security)")
+    return Finding("security", OK, "root runs nothing from {} at start or in login shells".format(bin_dir))
+
+
 CHECKS: List[Callable[[DoctorFacts], Finding]] = [
     check_project_env, check_virtual_env, check_path, check_login_path, check_ownership, check_link_mode,
-    check_interpreter, check_uv, check_volume, check_workspace,
+    check_interpreter, check_uv, check_volume, check_workspace, check_root_exposure,
 ]
 
 
@@ -449,18 +541,58 @@ def cache_dir(env: Dict[str, str]) -> str:
     return os.path.join(base, "uv")
 
 
-def login_python(env: Dict[str, str]) -> Optional[str]:
-    """`command -v python` in a login bash, as a new terminal would see it; None when bash is missing."""
-    bash = shutil.which("bash", path=env.get("PATH", os.defpath))
+LOGIN_MARK = "uv-user-doctor:"
+
+
+def login_python(env: Dict[str, str]) -> Optional[Tuple[str, str]]:
+    """(`command -v python`, PATH) in a login bash, as a new terminal would see them; None when bash is
+    missing or hangs. As root, bash itself comes from the system's directories only."""
+    bash = trust.which_for("bash", env.get("PATH", os.defpath), os.geteuid())
     if not bash:
         return None
+    script = 'printf "{0}%s\\n" "$(command -v python)" "$PATH"'.format(LOGIN_MARK)
     try:
-        out = subprocess.run([bash, "-lc", "command -v python || true"], env=env, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=15, check=False).stdout
+        out = subprocess.run([bash, "-lc", script], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, timeout=15, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    lines = [line.strip() for line in out.decode("utf-8", "replace").splitlines() if line.strip().startswith("/")]
-    return lines[-1] if lines else ""
+    # Profile scripts may print too: only the last two marked lines are ours.
+    lines = [line[len(LOGIN_MARK):] for line in os.fsdecode(out).splitlines() if line.startswith(LOGIN_MARK)]
+    return (lines[-2], lines[-1]) if len(lines) >= 2 else ("", "")
+
+
+def gather_path_sources(directories: List[str], home: str) -> Dict[str, List[str]]:
+    """Which profile and rc files name each directory (literally, or under ~ or $HOME)."""
+    files: List[str] = []
+    for pattern in PROFILE_FILES:
+        pattern = os.path.join(home, pattern[2:]) if pattern.startswith("~/") and home else pattern
+        files += sorted(glob.glob(pattern)) if "*" in pattern else [pattern]
+    texts = {}
+    for name in files:
+        if name == paths.PROFILE_SCRIPT or name.startswith("~"):
+            continue
+        try:
+            with open(name, "rb") as handle:
+                texts[name] = os.fsdecode(handle.read(1 << 18))
+        except OSError:
+            continue
+    found: Dict[str, List[str]] = {}
+    for directory in directories:
+        spellings = {directory}
+        if home and is_within(directory, home) and directory != home:
+            rest = directory[len(normalize(home)):]
+            spellings |= {"~" + rest, "$HOME" + rest, "${HOME}" + rest}
+        found[directory] = [shown(n) for n, text in texts.items() if any(s in text for s in spellings)]
+    return {d: names for d, names in found.items() if names}
+
+
+def pid1_uid() -> Optional[int]:
+    """The effective uid of the container's main process (its start shell), from /proc/1/status."""
+    for line in (_read("/proc/1/status") or "").splitlines():
+        if line.startswith("Uid:"):
+            fields = line.split()
+            return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+    return None
 
 
 def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
@@ -536,7 +668,9 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     facts = DoctorFacts(root=root, env={k: environ[k] for k in VARIABLES if k in environ})
     search = environ.get("PATH", os.defpath)
     facts.python_on_path = shutil.which("python", path=search) or ""
-    facts.login_python = login_python(environ)
+    login = login_python(environ)
+    if login is not None:
+        facts.login_python, facts.login_path = login
     facts.profile_script = os.path.exists(paths.PROFILE_SCRIPT)
     facts.uid = os.geteuid()
     try:
@@ -553,7 +687,8 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     else:
         facts.record_problem = "{} is {}".format(paths.RECORD, "missing" if text is None else "unreadable")
     facts.ownership = gather_ownership(root, facts.record)
-    if facts.ownership.mismatches and facts.uid != 0:
+    facts.pid1_uid = pid1_uid()
+    if facts.uid != 0 and (facts.ownership.mismatches or facts.pid1_uid == 0):
         from .cli import sudo_works  # the same test `uv-user repair` uses before it escalates
 
         facts.can_sudo = sudo_works()
@@ -563,7 +698,11 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     facts.cache_dev = _nearest_dev(facts.cache_dir)
     facts.interpreter = gather_interpreter(env_dir)
     facts.uv_path = shutil.which("uv", path=search) or ""
-    facts.uv_version = uv_version(facts.uv_path) if facts.uv_path else ""
+    facts.uv_not_run = bool(facts.uv_path) and facts.uid == 0 and not trust.root_may_run(facts.uv_path)
+    facts.uv_version = uv_version(facts.uv_path) if facts.uv_path and not facts.uv_not_run else ""
+    shadows = {os.path.dirname(normalize(p)) for p in (facts.python_on_path, facts.login_python or "")
+               if p and not _is_python_of(p, env_dir) and not _is_python_of(p, facts.default_env)}
+    facts.path_sources = gather_path_sources(sorted(shadows), environ.get("HOME", ""))
     mountinfo = _read("/proc/self/mountinfo")
     facts.mountinfo_read = mountinfo is not None
     facts.mount = mount_at(parse_mountinfo(mountinfo or ""), root)
