@@ -1,10 +1,13 @@
-"""The GitHub workflows cannot run here: check that they parse and point at the right things."""
+"""The GitHub workflows cannot run here: check that they parse, point at the right things and pass
+actionlint and zizmor (offline)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harness import release
@@ -12,6 +15,7 @@ from harness import release
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
+DEV_BIN = REPO / ".venv-dev" / "bin"  # scripts/dev-env.sh installs the linters there (pyproject.toml)
 
 
 def load(name: str) -> dict:
@@ -134,3 +138,28 @@ def test_no_expression_is_expanded_into_a_script() -> None:
         for step in steps(workflow):
             assert "${{" not in step.get("run", ""), (name, step.get("name"), step["run"])
 
+
+def dev_tool(name: str) -> str:
+    # Never a skip, in CI or not: scripts/test.sh installs the linters, so a missing one is a broken setup.
+    path = DEV_BIN / name
+    if not path.exists():
+        pytest.fail("{} is missing: bash scripts/dev-env.sh installs it (pyproject.toml, dev)".format(path))
+    return str(path)
+
+
+def lint(command: list) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=300)
+
+
+def test_actionlint_finds_nothing() -> None:
+    # shellcheck from the dev venv, not whatever the machine has: the same checks here and in CI.
+    result = lint([dev_tool("actionlint"), "-no-color", "-shellcheck", dev_tool("shellcheck"), "-pyflakes=",
+                   *map(str, WORKFLOW_FILES)])
+    assert result.returncode == 0 and result.stdout == "", "actionlint:\n" + result.stdout
+
+
+def test_zizmor_finds_nothing_offline() -> None:
+    # --offline: no GitHub API here nor in CI, and the online audits would want a token.
+    result = lint([dev_tool("zizmor"), "--offline", "--no-progress", "--color=never", "--format=plain", "."])
+    assert result.returncode == 0 and "No findings to report" in result.stdout, "zizmor:\n" + result.stdout
