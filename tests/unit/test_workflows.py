@@ -3,6 +3,7 @@ actionlint and zizmor (offline)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -96,6 +97,8 @@ def test_release_publishes_src_with_the_devcontainers_action() -> None:
     assert action["with"]["publish-features"] == "true"
     assert action["with"]["base-path-to-features"] == "./src"
     assert action["with"]["generate-docs"] == "true"
+    pinned = json.loads((REPO / "package.json").read_text())["devDependencies"]["@devcontainers/cli"]
+    assert action["with"]["devcontainer-cli-version"] == pinned
     assert (REPO / action["with"]["base-path-to-features"]).is_dir()
 
 
