@@ -1,7 +1,8 @@
-"""Shared pytest wiring: tests marked ``docker`` get a provisioned engine, CLI and images.
+"""Shared pytest wiring: tests marked ``docker`` get a provisioned engine, CLI and images;
+tests marked ``root`` need to run as root.
 
-Without Docker on a laptop they skip with the reason; under CI=true a missing
-engine, CLI or image is a failure, never a skip.
+Without Docker or root on a laptop they skip with the reason; under CI=true a missing
+engine, CLI or image, or a root test run as another user, is a failure, never a skip.
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ sys.dont_write_bytecode = True
 import pytest  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``root`` tests (chown to other uids, useradd) run as root; before any fixture, so no provisioning first."""
+    if item.get_closest_marker("root") is None or os.geteuid() == 0:
+        return
+    if IN_CI:
+        pytest.fail("CI=true and this test needs root but runs as uid {}: run the root tests with sudo "
+                    "(sudo -E bash scripts/test.sh -m root), as .github/workflows/test.yaml does"
+                    .format(os.geteuid()), pytrace=False)
+    pytest.skip("needs root (chown to other uids): run with sudo to include it")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:

@@ -8,7 +8,6 @@ user (or as root from outside) what a developer would see.
 from __future__ import annotations
 
 import grp
-import os
 import pwd
 import shutil
 import time
@@ -104,9 +103,7 @@ def test_start_with_nothing_to_repair_changes_nothing(workspace: Path) -> None:
 
 @pytest.fixture
 def remap_user() -> Iterator[str]:
-    """A non-root host user in the docker group with a UID other than the image's 1000."""
-    if os.geteuid() != 0:
-        pytest.skip("creating the host user for the UID remap test needs root")
+    """A non-root host user in the docker group with a UID other than the image's 1000 (made as root)."""
     try:
         pwd.getpwnam(REMAP_USER)
     except KeyError:
@@ -115,6 +112,7 @@ def remap_user() -> Iterator[str]:
     return REMAP_USER
 
 
+@pytest.mark.root  # useradd for the remap user
 def test_uid_remap_by_the_cli_is_repaired_at_start(remap_user: str, provisioned) -> None:
     account = pwd.getpwnam(remap_user)
     workdir = Path(account.pw_dir) / "uv-user-remap-ws"

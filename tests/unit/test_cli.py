@@ -129,7 +129,7 @@ def test_repair_entrypoint_survives_an_unexpected_error_with_one_line(cli_env, t
     assert_one_error_line(result, "unexpected error (RuntimeError: disk on fire)")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+@pytest.mark.root  # chown to another uid
 def test_repair_dry_run_reports_and_repair_fixes(cli_env, tmp_path):
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)

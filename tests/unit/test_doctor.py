@@ -667,7 +667,7 @@ def test_doctor_json_is_machine_readable(tmp_path, fake_uv):
     assert report["facts"]["interpreter"]["resolves"] is True
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+@pytest.mark.root  # chown to another uid
 def test_doctor_fix_repairs_ownership_then_passes(tmp_path, fake_uv):
     tree = make_tree(tmp_path, fake_uv)
     stray = tree["env"] / "bin" / "tool"

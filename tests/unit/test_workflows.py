@@ -1,15 +1,22 @@
-"""The GitHub workflows cannot run here: check that they parse and point at the right things."""
+"""The GitHub workflows cannot run here: check that they parse, point at the right things and pass
+actionlint and zizmor (offline)."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harness import release
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
+DEV_BIN = REPO / ".venv-dev" / "bin"  # scripts/dev-env.sh installs the linters there (pyproject.toml)
 
 
 def load(name: str) -> dict:
@@ -35,9 +42,12 @@ def test_tests_run_on_push_and_pull_request() -> None:
     assert {"push", "pull_request"} <= set(TEST["on"])
 
 
-def test_the_unit_job_runs_pytest_without_docker() -> None:
-    commands = [runs(job) for job in TEST["jobs"].values()]
-    assert any('-m "not docker"' in c and ("pytest" in c or "scripts/test.sh" in c) for c in commands), commands
+def test_the_unit_job_runs_pytest_without_docker_and_the_root_tests_with_sudo() -> None:
+    # The runner's user is not root: the tests marked `root` get their own step, under sudo (-E keeps CI=true),
+    # and between the two steps every test but the Docker ones runs.
+    commands = [step.get("run", "") for step in TEST["jobs"]["unit"]["steps"]]
+    assert 'bash scripts/test.sh -m "not docker and not root"' in commands, commands
+    assert 'sudo -E bash scripts/test.sh -m "root and not docker"' in commands, commands
     assert (REPO / "scripts" / "test.sh").exists()
 
 
@@ -71,7 +81,9 @@ def test_one_job_runs_the_scenarios_and_one_the_generated_tests_on_base_images()
     # test/<feature>/scenarios.json names the harness's stand-in images: build them first.
     assert all("python3 -m harness provision" in runs(job) for job in scenario_jobs)
     for job in generated_jobs:
-        assert job["strategy"]["matrix"]["baseImage"] and "${{ matrix.baseImage }}" in runs(job)
+        assert job["strategy"]["matrix"]["baseImage"]
+        (step,) = [s for s in job["steps"] if "--skip-scenarios" in s.get("run", "")]
+        assert step["env"]["BASE_IMAGE"] == "${{ matrix.baseImage }}" and '--base-image "$BASE_IMAGE"' in step["run"]
 
 
 def test_release_publishes_src_with_the_devcontainers_action() -> None:
@@ -80,10 +92,13 @@ def test_release_publishes_src_with_the_devcontainers_action() -> None:
     (job,) = RELEASE["jobs"].values()
     assert job["permissions"] == {"packages": "write", "contents": "write", "pull-requests": "write"}
     (action,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("devcontainers/action@")]
-    assert action["uses"] == "devcontainers/action@v1"
+    assert re.fullmatch(r"devcontainers/action@[0-9a-f]{40}", action["uses"])
+    assert re.search(re.escape(action["uses"]) + r" # v1\.", (WORKFLOWS / "release.yaml").read_text())
     assert action["with"]["publish-features"] == "true"
     assert action["with"]["base-path-to-features"] == "./src"
     assert action["with"]["generate-docs"] == "true"
+    pinned = json.loads((REPO / "package.json").read_text())["devDependencies"]["@devcontainers/cli"]
+    assert action["with"]["devcontainer-cli-version"] == pinned
     assert (REPO / action["with"]["base-path-to-features"]).is_dir()
 
 
@@ -94,3 +109,60 @@ def test_release_checks_versions_before_publishing_and_records_after() -> None:
     record = next(i for i, n in enumerate(names) if "python3 -m harness release-record\n" in n)
     assert check < publish < record
     assert "release/*.json" in names[record]
+
+
+# ----------------------------------------------------------------------------- supply chain
+
+
+def test_every_action_is_pinned_to_a_commit_and_names_its_release() -> None:
+    # zizmor wants the SHA; the comment is for the humans (and Dependabot/Renovate) who update it.
+    for path in WORKFLOW_FILES:
+        uses = [line.strip() for line in path.read_text().splitlines() if re.match(r"\s*(- )?uses:", line)]
+        assert uses, path.name
+        for line in uses:
+            assert re.fullmatch(r"(- )?uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", line), (path.name, line)
+
+
+def test_no_job_has_more_than_it_needs() -> None:
+    for name, workflow in (("test.yaml", TEST), ("release.yaml", RELEASE)):
+        assert workflow["permissions"] == {}, name
+        for job_name, job in workflow["jobs"].items():
+            writes = {scope for scope, level in job["permissions"].items() if level != "read"}
+            assert not writes or (name, job_name) == ("release.yaml", "deploy"), (name, job_name, writes)
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    # The release's one push gets the token from the environment, not from .git/config.
+                    assert step["with"]["persist-credentials"] is False, (name, job_name)
+
+
+def test_no_expression_is_expanded_into_a_script() -> None:
+    # ${{ }} in run: is pasted into the script before the shell sees it: values go through env instead.
+    for name, workflow in (("test.yaml", TEST), ("release.yaml", RELEASE)):
+        for step in steps(workflow):
+            assert "${{" not in step.get("run", ""), (name, step.get("name"), step["run"])
+
+
+def dev_tool(name: str) -> str:
+    # Never a skip, in CI or not: scripts/test.sh installs the linters, so a missing one is a broken setup.
+    path = DEV_BIN / name
+    if not path.exists():
+        pytest.fail("{} is missing: bash scripts/dev-env.sh installs it (pyproject.toml, dev)".format(path))
+    return str(path)
+
+
+def lint(command: list) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=300)
+
+
+def test_actionlint_finds_nothing() -> None:
+    # shellcheck from the dev venv, not whatever the machine has: the same checks here and in CI.
+    result = lint([dev_tool("actionlint"), "-no-color", "-shellcheck", dev_tool("shellcheck"), "-pyflakes=",
+                   *map(str, WORKFLOW_FILES)])
+    assert result.returncode == 0 and result.stdout == "", "actionlint:\n" + result.stdout
+
+
+def test_zizmor_finds_nothing_offline() -> None:
+    # --offline: no GitHub API here nor in CI, and the online audits would want a token.
+    result = lint([dev_tool("zizmor"), "--offline", "--no-progress", "--color=never", "--format=plain", "."])
+    assert result.returncode == 0 and "No findings to report" in result.stdout, "zizmor:\n" + result.stdout
