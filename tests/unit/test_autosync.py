@@ -86,7 +86,6 @@ def test_failed_sync_is_loud_and_exit_zero_only_from_the_lifecycle_hook(tmp_path
     assert autosync.run(str(tmp_path), "always", False, lambda m: None) == 2
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="running uv as another user needs root")
 
 
 @pytest.fixture
@@ -97,7 +96,6 @@ def world_writable_tmp(tmp_path):
     return tmp_path
 
 
-@needs_root
 @pytest.mark.root
 def test_root_syncs_the_environment_of_another_user_as_that_user(world_writable_tmp, monkeypatch) -> None:
     """Zed and other clients run lifecycle hooks as root: uv must run as the env's owner."""

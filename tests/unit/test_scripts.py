@@ -20,8 +20,6 @@ import pytest
 
 from uv_user import scripts
 
-pytestmark = pytest.mark.root
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="running as other users needs root")
 
 SHELLS = ["dash", "bash"]
 NOBODY = 65534  # the dev user in these tests: `id -u nobody` resolves without creating accounts
@@ -99,7 +97,7 @@ def report() -> str:
 # --------------------------------------------------------------------------- /etc/profile.d/uv-user.sh
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("before", [
     "/usr/local/python/current/bin:/usr/local/py-utils/bin:{bin}:/usr/bin:/bin",  # python feature after us
@@ -121,7 +119,7 @@ def test_a_login_shell_of_the_dev_user_moves_the_env_first_wherever_it_was(layou
     assert layout.ran() == []
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.parametrize("shell", SHELLS)
 def test_the_profile_keeps_uv_settings_the_user_already_made(layout, shell):
     own(layout, NOBODY)
@@ -129,7 +127,7 @@ def test_the_profile_keeps_uv_settings_the_user_already_made(layout, shell):
     assert out.stdout.splitlines()[1] == "/elsewhere"
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.parametrize("shell", SHELLS)
 def test_a_root_login_shell_does_not_get_the_dev_users_bin(layout, shell):
     own(layout, STRANGER)
@@ -144,7 +142,7 @@ def test_a_root_login_shell_does_not_get_the_dev_users_bin(layout, shell):
     assert layout.ran() == []
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.parametrize("shell", SHELLS)
 def test_root_keeps_the_env_when_the_tree_is_roots_own(layout, shell):
     own(layout, 0)
@@ -179,7 +177,7 @@ def cli_start_shell(line: str) -> str:
     return 'echo Container started\ntrap "exit 0" 15\n{}\nexec "$@"\nsleep 0 & wait $!\n'.format(line)
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.parametrize("shell", SHELLS)
 def test_root_start_shell_never_runs_the_dev_users_sleep_or_hands_it_the_image_command(layout, start, shell):
     own(layout, NOBODY)
@@ -195,7 +193,7 @@ def test_root_start_shell_never_runs_the_dev_users_sleep_or_hands_it_the_image_c
     assert start.seen.read_text().splitlines() == ["entrypoint " + path] * 2
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.parametrize("shell", SHELLS)
 def test_a_non_root_start_shell_and_a_root_owned_tree_keep_path(layout, start, shell):
     path = "{}:/usr/bin:/bin".format(layout.bin)
@@ -207,7 +205,7 @@ def test_a_non_root_start_shell_and_a_root_owned_tree_keep_path(layout, start, s
     assert "cmd " + path in as_dev.stdout and "cmd " + path in as_root.stdout
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.parametrize("shell", SHELLS)
 def test_a_missing_start_shell_leaves_the_start_alone(tmp_path, shell):
     line = scripts.entrypoint_line(str(tmp_path / "gone.sh"))
@@ -248,7 +246,7 @@ def wait_for(path: Path, lines: int, timeout: float = 10) -> List[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("owner, foreground", [(STRANGER, True), (NOBODY, False)])
 def test_the_entrypoint_repairs_with_system_programs_and_hands_over_without_the_users_tree(
@@ -266,7 +264,7 @@ def test_the_entrypoint_repairs_with_system_programs_and_hands_over_without_the_
     assert layout.ran() == []
 
 
-@needs_root
+@pytest.mark.root
 def test_the_entrypoint_as_the_dev_user_hands_over_with_path_unchanged(layout, recorder):
     own(layout, NOBODY)
     path = "{}:/usr/bin:/bin".format(layout.bin)
@@ -274,7 +272,7 @@ def test_the_entrypoint_as_the_dev_user_hands_over_with_path_unchanged(layout, r
     assert out.stdout.splitlines() == ["cmd " + path]
 
 
-@needs_root
+@pytest.mark.root
 def test_the_entrypoint_without_arguments_exits_0(layout, recorder):
     own(layout, NOBODY)
     out = sh("dash", entrypoint_of(layout, recorder))
