@@ -60,7 +60,8 @@ def bring_up(example: str, workdir: Path, provisioned: Dict[str, str], cleanup) 
     return {"workspace": ws, "remote": outcome["remoteWorkspaceFolder"]}
 
 
-@pytest.mark.parametrize("example, user", [("basic", "vscode"), ("dockerfile", "moby"), ("compose", "vscode")])
+@pytest.mark.parametrize("example, user", [("basic", "vscode"), ("dockerfile", "moby"), ("compose", "vscode"),
+                                           ("python-feature", "vscode")])
 def test_example_syncs_into_the_user_owned_env(example: str, user: str, workdir: Path, provisioned) -> None:
     with docker_cleanup() as cleanup:
         box = bring_up(example, workdir, provisioned, cleanup)

@@ -12,6 +12,7 @@ import pytest
 from harness.devcontainer import PUBLISHED_REF, make_workspace, strip_jsonc
 
 REPO = Path(__file__).resolve().parents[2]
+OFFICIAL = "ghcr.io/devcontainers/features/"
 EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if (p / ".devcontainer" / "devcontainer.json").exists())
 STAND_INS = {"python:3.12-bookworm": "uvuser-test/python:bookworm",
              "mcr.microsoft.com/devcontainers/base:bookworm": "uvuser-test/base:bookworm"}
@@ -31,13 +32,15 @@ def image_refs(workspace: Path) -> list:
 
 
 def test_there_are_the_documented_examples():
-    assert [p.name for p in EXAMPLES] == ["basic", "compose", "dockerfile", "two-projects"]
+    assert [p.name for p in EXAMPLES] == ["basic", "compose", "dockerfile", "python-feature", "two-projects"]
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_each_example_uses_the_published_feature_and_known_images(example: Path):
     config = json.loads(strip_jsonc((example / ".devcontainer" / "devcontainer.json").read_text()))
-    assert list(config["features"]) == [PUBLISHED_REF]
+    # uv-user by its published reference, beside official features by theirs, as users write them.
+    assert PUBLISHED_REF in config["features"]
+    assert all(ref == PUBLISHED_REF or ref.startswith(OFFICIAL) for ref in config["features"]), config["features"]
     refs = image_refs(example)
     assert refs and set(refs) <= set(STAND_INS), refs
 
@@ -47,7 +50,8 @@ def test_make_workspace_points_every_image_at_a_stand_in(example: Path, tmp_path
     ws = make_workspace(example, tmp_path, images=STAND_INS, name=example.name + "-copy")
     assert ws == tmp_path / (example.name + "-copy")
     config = json.loads(strip_jsonc((ws / ".devcontainer" / "devcontainer.json").read_text()))
-    assert list(config["features"]) == ["./uv-user"]
+    original = json.loads(strip_jsonc((example / ".devcontainer" / "devcontainer.json").read_text()))
+    assert list(config["features"]) == ["./uv-user" if ref == PUBLISHED_REF else ref for ref in original["features"]]
     assert set(image_refs(ws)) <= set(STAND_INS.values())
     assert (ws / ".devcontainer" / "uv-user" / "install.sh").exists()
 
