@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                                                    "in release/<id>.json (--check: only verify)")
     record.add_argument("--check", action="store_true",
                         help="exit 1 if a feature changed since its record but its version was not bumped")
+    tags = sub.add_parser("release-tags", help="print the repo tag (feature_<id>_<version>) for each version "
+                                               "in the JSON `devcontainer features publish` printed")
+    tags.add_argument("file", help="the publish command's standard output")
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
         from .demo import main as demo_main  # imported only when asked: it is the demo's own module
@@ -55,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "release-record":
         from .release import record_command
         return record_command(check=args.check)
+    if args.command == "release-tags":
+        from .release import tags_command
+        return tags_command(args.file)
     if args.command == "stop-engine":
         try:
             stop_engine()

@@ -8,6 +8,9 @@ After a release, `python3 -m harness release-record` writes the new record (the 
 does it in its documentation PR).
 
 The record lives outside src/, which is packaged as it is.
+
+`python3 -m harness release-tags FILE` reads the JSON that `devcontainer features publish` prints and
+names the git tag (feature_<id>_<version>) the release workflow adds for each version it published.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from .common import REPO_ROOT, log
 SRC = REPO_ROOT / "src"
 RECORDS = REPO_ROOT / "release"
 SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+# What `git check-ref-format` and the registry accept alike; ids and versions never need more.
+TAG_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 HOW_TO_FIX = ("bump \"version\" in {json} per semver (major: a breaking change to options, containerEnv or "
               "the /opt/uv-user layout; minor: a new option or behaviour; patch: a fix), and after publishing "
               "run `python3 -m harness release-record` so {record} names the released version")
@@ -106,4 +111,37 @@ def record_command(check: bool = False) -> int:
     for feature in features():
         path = write_record(feature)
         log(f"recorded {path.relative_to(REPO_ROOT)}: {feature} {current(feature)['version']} as released")
+    return 0
+
+
+def repo_tags(published: object) -> list[str]:
+    """The repo tag for each feature that `devcontainer features publish` published: feature_<id>_<version>.
+
+    The CLI prints {"<id>": {"publishedTags": [...], "digest": ..., "version": ...}} and {"<id>": {}} for a
+    version the registry already had (nothing published, so no tag). The names are devcontainers/action's.
+    """
+    if not isinstance(published, dict):
+        raise ValueError(f"not the JSON object `devcontainer features publish` prints: {published!r}")
+    tags = []
+    for feature, result in sorted(published.items()):
+        if not isinstance(result, dict):
+            raise ValueError(f"{feature}: not a publish result: {result!r}")
+        version = result.get("version")
+        if not version:
+            continue
+        if not TAG_PART.match(feature) or _semver(str(version)) is None:
+            raise ValueError(f"{feature}: no repo tag for id {feature!r} and version {version!r}")
+        tags.append(f"feature_{feature}_{version}")
+    return tags
+
+
+def tags_command(path: str) -> int:
+    """`python3 -m harness release-tags FILE`: print the repo tags for the publish result in FILE."""
+    try:
+        tags = repo_tags(json.loads(Path(path).read_text()))
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        print(f"harness: error: {path}: {exc}", file=sys.stderr)
+        return 1
+    for tag in tags:
+        print(tag)
     return 0

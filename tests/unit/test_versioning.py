@@ -99,3 +99,39 @@ def test_a_missing_record_fails_naming_the_command(tree) -> None:
     (tree[1] / "demo.json").unlink()
     found = release.problem("demo", *tree)
     assert found is not None and "python3 -m harness release-record" in found
+
+
+# ----------------------------------------------------------------------------- repo tags after a publish
+
+
+def test_each_published_version_gets_the_repo_tag_devcontainers_action_added() -> None:
+    # What `devcontainer features publish` prints: a result per id, {} for a version the registry had.
+    published = {
+        "uv-user": {"publishedTags": ["1", "1.1", "1.1.0", "latest"], "digest": "sha256:" + "0" * 64,
+                    "version": "1.1.0"},
+        "other": {"publishedTags": ["0.2", "0.2.1"], "digest": "sha256:" + "1" * 64, "version": "0.2.1"},
+        "skipped": {},
+    }
+    assert release.repo_tags(published) == ["feature_other_0.2.1", "feature_uv-user_1.1.0"]
+    assert release.repo_tags({"uv-user": {}}) == []
+
+
+@pytest.mark.parametrize("published", [
+    [], "1.0.0", {"uv-user": "1.0.0"}, {"uv-user": {"version": "1.0"}}, {"uv user": {"version": "1.0.0"}},
+    {"uv-user": {"version": "1.0.0; rm -rf /"}}, {"-x": {"version": "1.0.0"}},
+])
+def test_anything_else_is_refused_rather_than_tagged(published) -> None:
+    with pytest.raises(ValueError):
+        release.repo_tags(published)
+
+
+def test_release_tags_prints_one_tag_a_line_and_fails_on_a_bad_file(tmp_path: Path, capsys) -> None:
+    good, bad = tmp_path / "published.json", tmp_path / "empty.json"
+    good.write_text(json.dumps({"uv-user": {"publishedTags": ["1.0.1"], "digest": "sha256:x", "version": "1.0.1"}}))
+    bad.write_text("")  # the publish step failed before printing
+    assert release.tags_command(str(good)) == 0
+    assert capsys.readouterr().out == "feature_uv-user_1.0.1\n"
+    assert release.tags_command(str(bad)) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and "harness: error:" in out.err
+    assert release.tags_command(str(tmp_path / "missing.json")) == 1

@@ -1,17 +1,31 @@
 """The GitHub workflows cannot run here: check that they parse, point at the right things and pass
-actionlint and zizmor (offline)."""
+actionlint and zizmor (offline). The release's CLI steps do run: their flags against the pinned CLI's
+--help, the publish step against a stand-in registry on 127.0.0.1, the docs step on a copy of src/."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.server
 import json
+import os
 import re
+import secrets
+import shlex
+import shutil
 import subprocess
+import sys
+import threading
+import urllib.parse
 from pathlib import Path
+from typing import Iterator, Optional
 
 import pytest
 import yaml
 
 from harness import release
+from harness.cli import ensure_cli
+from harness.common import ProvisionError
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -86,29 +100,383 @@ def test_one_job_runs_the_scenarios_and_one_the_generated_tests_on_base_images()
         assert step["env"]["BASE_IMAGE"] == "${{ matrix.baseImage }}" and '--base-image "$BASE_IMAGE"' in step["run"]
 
 
-def test_release_publishes_src_with_the_devcontainers_action() -> None:
+# ----------------------------------------------------------------------------- release: the steps
+
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+SECRET = re.compile(r"\bsecrets\.|\bgithub\.token\b")
+PIN = "actions/setup-node@820762786026740c76f36085b0efc47a31fe5020"  # test.yaml's
+DEPLOY = RELEASE["jobs"]["deploy"]
+
+
+def release_step(fragment: str) -> dict:
+    (step,) = [s for s in DEPLOY["steps"] if fragment in s.get("run", "")]
+    return step
+
+
+def publish_step() -> dict:
+    return release_step("devcontainer features publish")
+
+
+def docs_step() -> dict:
+    return release_step("devcontainer features generate-docs")
+
+
+def cli_command(step: dict) -> tuple:
+    """The `npx --no-install devcontainer features <verb> ...` line of a step, as the shell splits it:
+    (the verb and the positional words, {option: value}, the file stdout goes to or None)."""
+    script = step["run"].replace("\\\n", " ")
+    (line,) = [line for line in script.splitlines() if "npx --no-install devcontainer features" in line]
+    words = shlex.split(line)
+    assert words[:4] == ["npx", "--no-install", "devcontainer", "features"], words
+    stdout = None
+    if ">" in words:
+        stdout = words[words.index(">") + 1]
+        words = words[:words.index(">")]
+    positional, options, rest = [words[4]], {}, words[5:]
+    while rest:
+        word = rest.pop(0)
+        if word.startswith("-"):
+            assert word.startswith("--") and "=" not in word, word  # long names, spelled as in --help
+            options[word] = rest.pop(0)
+        else:
+            positional.append(word)
+    return positional, options, stdout
+
+
+def test_release_publishes_with_the_pinned_cli_not_an_action() -> None:
     assert {"workflow_dispatch", "push"} <= set(RELEASE["on"])
     assert RELEASE["on"]["push"]["tags"]
-    (job,) = RELEASE["jobs"].values()
-    assert job["permissions"] == {"packages": "write", "contents": "write", "pull-requests": "write"}
-    (action,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("devcontainers/action@")]
-    assert re.fullmatch(r"devcontainers/action@[0-9a-f]{40}", action["uses"])
-    assert re.search(re.escape(action["uses"]) + r" # v1\.", (WORKFLOWS / "release.yaml").read_text())
-    assert action["with"]["publish-features"] == "true"
-    assert action["with"]["base-path-to-features"] == "./src"
-    assert action["with"]["generate-docs"] == "true"
-    pinned = json.loads((REPO / "package.json").read_text())["devDependencies"]["@devcontainers/cli"]
-    assert action["with"]["devcontainer-cli-version"] == pinned
-    assert (REPO / action["with"]["base-path-to-features"]).is_dir()
+    assert DEPLOY["permissions"] == {"packages": "write", "contents": "write", "pull-requests": "write"}
+    uses = [str(s["uses"]) for s in DEPLOY["steps"] if "uses" in s]
+    assert not [u for u in uses if u.startswith("devcontainers/action@")], uses
+    # node 24 from the same setup-node as the test jobs, and no cache where the write tokens are (zizmor).
+    (node,) = [s for s in DEPLOY["steps"] if str(s.get("uses", "")).startswith("actions/setup-node@")]
+    assert node["uses"] == PIN and node["with"]["node-version"] == 24
+    assert "cache" not in node["with"] and node["with"]["package-manager-cache"] is False
+    assert PIN in [s.get("uses") for s in steps(TEST)]
+    text = runs(DEPLOY)
+    assert "npm ci" in text and "npm install" not in text and "@devcontainers/cli@" not in text
+    assert text.count("npx --no-install devcontainer") == 2, text
+    assert (REPO / "package.json").exists() and (REPO / "package-lock.json").exists()
+
+
+def test_the_publish_step_pushes_src_to_ghcr_under_the_repository() -> None:
+    step = publish_step()
+    positional, options, stdout = cli_command(step)
+    assert positional == ["publish", "./src"]
+    assert options == {"--registry": "ghcr.io", "--namespace": "$NAMESPACE"}
+    assert step["env"]["NAMESPACE"] == "${{ github.repository }}"
+    assert (REPO / positional[1]).is_dir()
+    # The tag step reads what the CLI printed.
+    assert stdout == "$RUNNER_TEMP/published.json"
+    assert 'python3 -m harness release-tags "$RUNNER_TEMP/published.json"' in release_step("release-tags")["run"]
+
+
+def test_the_docs_step_writes_the_readmes_under_src_and_links_the_repository() -> None:
+    step = docs_step()
+    positional, options, stdout = cli_command(step)
+    assert positional == ["generate-docs"] and stdout is None
+    # --project-folder is the folder whose subfolders are the features (the CLI reads <p>/<id>/...).
+    assert options == {"--project-folder": "./src", "--registry": "ghcr.io", "--namespace": "$NAMESPACE",
+                       "--github-owner": "${NAMESPACE%%/*}", "--github-repo": "${NAMESPACE#*/}"}
+    assert step["env"] == {"NAMESPACE": "${{ github.repository }}"}
+    assert "src/*/README.md" in release_step("gh pr create")["run"]
+
+
+def test_the_token_reaches_only_the_steps_that_use_it_through_env() -> None:
+    assert "env" not in RELEASE and "env" not in DEPLOY
+    holders = {}
+    for step in DEPLOY["steps"]:
+        for key, value in step.get("with", {}).items():
+            assert not SECRET.search(str(value)), (step.get("name"), key)
+        assert not SECRET.search(step.get("run", "")), step.get("name")
+        for key, value in step.get("env", {}).items():
+            if SECRET.search(str(value)):
+                holders[step.get("name") or step.get("uses")] = (key, value)
+    token = "${{ secrets.GITHUB_TOKEN }}"
+    assert holders == {
+        publish_step()["name"]: ("DEVCONTAINERS_OCI_AUTH", "ghcr.io|${{ github.actor }}|" + token),
+        release_step("release-tags")["name"]: ("GH_TOKEN", token),
+        release_step("gh pr create")["name"]: ("GITHUB_TOKEN", token),
+    }
+    # The CLI gets the token for the registry it publishes to, and no GitHub API token.
+    env = publish_step()["env"]
+    assert set(env) == {"NAMESPACE", "DEVCONTAINERS_OCI_AUTH"}
+    assert env["DEVCONTAINERS_OCI_AUTH"].split("|")[0] == cli_command(publish_step())[1]["--registry"]
 
 
 def test_release_checks_versions_before_publishing_and_records_after() -> None:
     names = [s.get("uses") or s.get("run", "") for s in steps(RELEASE)]
-    check = next(i for i, n in enumerate(names) if "harness release-record --check" in n)
-    publish = next(i for i, n in enumerate(names) if n.startswith("devcontainers/action@"))
-    record = next(i for i, n in enumerate(names) if "python3 -m harness release-record\n" in n)
-    assert check < publish < record
+
+    def first(fragment: str) -> int:
+        return next(i for i, n in enumerate(names) if fragment in n)
+
+    check, install = first("harness release-record --check"), first("npm ci")
+    publish, tag = first("devcontainer features publish"), first("harness release-tags")
+    docs, record = first("devcontainer features generate-docs"), first("python3 -m harness release-record\n")
+    assert check < install < publish < tag < docs < record
     assert "release/*.json" in names[record]
+
+
+# ----------------------------------------------------------------------------- release: the pinned CLI
+
+
+@pytest.fixture(scope="module")
+def cli() -> Path:
+    """The pinned CLI, installed by `npm ci` as the harness does (never a skip: no CLI is a broken setup)."""
+    try:
+        return ensure_cli()
+    except ProvisionError as exc:
+        pytest.fail("the pinned devcontainers CLI could not be installed: {}".format(exc))
+
+
+def cli_help(cli: Path, verb: str) -> str:
+    result = subprocess.run([str(cli), "features", verb, "--help"], cwd=str(REPO), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+    assert result.returncode == 0, result.stdout
+    return result.stdout
+
+
+@pytest.mark.parametrize("step", [publish_step, docs_step], ids=["publish", "generate-docs"])
+def test_every_flag_the_release_passes_is_in_the_pinned_clis_help(cli: Path, step) -> None:
+    positional, options, _ = cli_command(step())
+    text = cli_help(cli, positional[0])
+    assert text.startswith("devcontainer features {}".format(positional[0])), text
+    for option in options:
+        assert re.search(r"^\s+(-\w, )?{}\s".format(re.escape(option)), text, re.M), (option, text)
+    # The registry the workflow names is the CLI's default too, and the namespace has no default.
+    assert re.search(r'--registry\s.*\[default: "ghcr\.io"\]', text), text
+    assert re.search(r"--namespace\s.*\[required\]", text), text
+
+
+# ----------------------------------------------------------------------------- release: the steps, run
+
+
+class StandInRegistry:
+    """Just enough of the OCI distribution API for `devcontainer features publish`, on 127.0.0.1 (which the
+    CLI reaches as plain-HTTP localhost:<port>). Every request needs one Basic credential, or gets a 401
+    challenge, as ghcr.io answers an anonymous push; each request's Authorization header is recorded."""
+
+    def __init__(self, user: str, token: str) -> None:
+        self.expected = "Basic " + base64.b64encode("{}:{}".format(user, token).encode()).decode()
+        self.tags = {}  # repository name -> {tag: manifest digest}
+        self.blobs = {}  # digest -> bytes
+        self.manifests = {}  # digest -> bytes
+        self.seen = []  # (method, path, Authorization or None)
+        registry = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+                registry.handle(self)
+
+            do_HEAD = do_PUT = do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.host = "localhost:{}".format(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    def published(self, name: str) -> dict:
+        return dict(self.tags.get(name, {}))
+
+    def handle(self, request: http.server.BaseHTTPRequestHandler) -> None:
+        body = self.read_body(request)
+        url = urllib.parse.urlsplit(request.path)
+        auth = request.headers.get("Authorization")
+        self.seen.append((request.command, url.path, auth))
+        if auth != self.expected:
+            return self.reply(request, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                              {"WWW-Authenticate": 'Basic realm="stand-in"'})
+        match = re.fullmatch(r"/v2/(.+)/(tags/list|manifests/[^/]+|blobs/uploads/[^/]*|blobs/[^/]+)", url.path)
+        if not match:
+            return self.reply(request, 404)
+        name, what = match.groups()
+        method = request.command
+        if what == "tags/list" and method == "GET":
+            if name not in self.tags:
+                return self.reply(request, 404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
+            return self.reply(request, 200, json.dumps({"name": name, "tags": sorted(self.tags[name])}).encode())
+        if what.startswith("manifests/"):
+            ref = what.split("/", 1)[1]
+            if method == "PUT":
+                digest = "sha256:" + hashlib.sha256(body).hexdigest()
+                self.manifests[digest] = body
+                self.tags.setdefault(name, {})[ref] = digest
+                return self.reply(request, 201, b"", {"Docker-Content-Digest": digest,
+                                                      "Location": "/v2/{}/manifests/{}".format(name, digest)})
+            digest = ref if ref.startswith("sha256:") else self.tags.get(name, {}).get(ref)
+            if digest not in self.manifests:
+                return self.reply(request, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+            return self.reply(request, 200, self.manifests[digest],
+                              {"Docker-Content-Digest": digest,
+                               "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        if what.startswith("blobs/uploads/"):
+            if method == "POST":
+                return self.reply(request, 202, b"", {"Location": "/v2/{}/blobs/uploads/{}".format(
+                    name, secrets.token_hex(8))})
+            digest = urllib.parse.parse_qs(url.query).get("digest", [""])[0]
+            if digest != "sha256:" + hashlib.sha256(body).hexdigest():
+                return self.reply(request, 400, b'{"errors":[{"code":"DIGEST_INVALID"}]}')
+            self.blobs[digest] = body
+            return self.reply(request, 201, b"", {"Docker-Content-Digest": digest})
+        digest = what.split("/", 1)[1]
+        return self.reply(request, 200 if digest in self.blobs else 404, b"")
+
+    @staticmethod
+    def read_body(request: http.server.BaseHTTPRequestHandler) -> bytes:
+        if request.headers.get("Transfer-Encoding", "").lower() != "chunked":  # node sends manifests chunked
+            return request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        body = b""
+        while True:
+            size = int(request.rfile.readline().split(b";")[0], 16)
+            body += request.rfile.read(size)
+            request.rfile.readline()  # the CRLF after the chunk
+            if size == 0:
+                return body
+
+    @staticmethod
+    def reply(request: http.server.BaseHTTPRequestHandler, status: int, body: bytes = b"",
+              headers: Optional[dict] = None) -> None:
+        request.send_response(status)
+        for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            request.send_header(key, value)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(body)
+
+
+@pytest.fixture
+def registry() -> Iterator[StandInRegistry]:
+    reg = StandInRegistry("octocat", "ghs_" + secrets.token_hex(16))
+    reg.thread.start()
+    try:
+        yield reg
+    finally:
+        reg.server.shutdown()
+        reg.server.server_close()
+
+
+FEATURE = json.loads((REPO / "src" / "uv-user" / "devcontainer-feature.json").read_text())
+MAJOR, MINOR, _ = FEATURE["version"].split(".")
+NAMESPACE = "uv-user/features"
+
+
+def run_step(step: dict, tmp_path: Path, cwd: Path, values: dict,
+             registry_host: str = "") -> subprocess.CompletedProcess:
+    """Run a release step's script as the runner would (bash -e), its env's expressions set to `values`,
+    and with ghcr.io, wherever the step names it, swapped for registry_host. Nothing else of this
+    machine's environment: no docker config, no GITHUB_TOKEN, no proxy."""
+    def expand(text: str) -> str:
+        return EXPRESSION.sub(lambda m: values[m.group(1)], text)  # an unknown expression: KeyError
+
+    def swap(text: str) -> str:
+        return text.replace("ghcr.io", registry_host) if registry_host else text
+
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "runner").mkdir(exist_ok=True)
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "DOCKER_CONFIG": str(home / ".docker"),
+           "TMPDIR": str(tmp_path), "RUNNER_TEMP": str(tmp_path / "runner"), "GITHUB_REPOSITORY": NAMESPACE,
+           "NPM_CONFIG_UPDATE_NOTIFIER": "false", "NO_UPDATE_NOTIFIER": "1"}
+    env.update({key: swap(expand(str(value))) for key, value in step.get("env", {}).items()})
+    return subprocess.run(["bash", "-e", "-c", swap(step["run"])], cwd=str(cwd), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+
+
+def publish(registry: StandInRegistry, tmp_path: Path, auth_registry: str = "") -> subprocess.CompletedProcess:
+    """The release's publish step, as the stand-in's user with its token (the step gets both from its env
+    only); with auth_registry, its credentials named for that registry instead of the one it publishes to."""
+    user, token = base64.b64decode(registry.expected.split()[1]).decode().split(":", 1)
+    step = publish_step()
+    if auth_registry:
+        auth = step["env"]["DEVCONTAINERS_OCI_AUTH"]
+        step = dict(step, env=dict(step["env"], DEVCONTAINERS_OCI_AUTH=auth.replace("ghcr.io", auth_registry, 1)))
+    values = {"github.repository": NAMESPACE, "github.actor": user, "secrets.GITHUB_TOKEN": token}
+    return run_step(step, tmp_path, REPO, values, registry.host)
+
+
+def printed(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "runner" / "published.json").read_text())
+
+
+def repo_tags(tmp_path: Path) -> list:
+    result = subprocess.run([sys.executable, "-m", "harness", "release-tags",
+                             str(tmp_path / "runner" / "published.json")], cwd=str(REPO),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_the_publish_step_pushes_major_minor_version_and_latest_with_the_token_it_is_given(
+        cli: Path, registry: StandInRegistry, tmp_path: Path) -> None:
+    result = publish(registry, tmp_path)
+    assert result.returncode == 0, result.stderr
+    feature = "{}/uv-user".format(NAMESPACE)
+    expected = [MAJOR, "{}.{}".format(MAJOR, MINOR), FEATURE["version"], "latest"]
+    assert sorted(registry.published(feature)) == sorted(expected)
+    assert len(set(registry.published(feature).values())) == 1  # one manifest under every tag
+    assert list(registry.published(NAMESPACE)) == ["latest"]  # the collection's metadata
+    # Every request that carried credentials carried the step's (Basic, from DEVCONTAINERS_OCI_AUTH).
+    sent = {auth for _, _, auth in registry.seen if auth}
+    assert sent == {registry.expected}, sent
+    answer = printed(tmp_path)["uv-user"]
+    assert answer["version"] == FEATURE["version"] and sorted(answer["publishedTags"]) == sorted(expected)
+    assert json.loads(result.stdout) == printed(tmp_path)  # the step shows it in its log too
+    assert repo_tags(tmp_path) == ["feature_uv-user_{}".format(FEATURE["version"])]
+
+
+def test_a_version_the_registry_has_is_skipped_and_gets_no_repo_tag(
+        cli: Path, registry: StandInRegistry, tmp_path: Path) -> None:
+    assert publish(registry, tmp_path).returncode == 0
+    before = registry.published("{}/uv-user".format(NAMESPACE))
+    result = publish(registry, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "already exists, skipping" in result.stderr
+    assert registry.published("{}/uv-user".format(NAMESPACE)) == before
+    assert printed(tmp_path) == {"uv-user": {}} and repo_tags(tmp_path) == []
+
+
+def test_a_release_below_a_newer_line_moves_neither_the_major_tag_nor_latest(
+        cli: Path, registry: StandInRegistry, tmp_path: Path) -> None:
+    newer = "{}.{}.0".format(MAJOR, int(MINOR) + 1)
+    registry.tags["{}/uv-user".format(NAMESPACE)] = {tag: "sha256:" + "0" * 64 for tag in
+                                                       (newer, MAJOR, newer.rsplit(".", 1)[0], "latest")}
+    result = publish(registry, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(printed(tmp_path)["uv-user"]["publishedTags"]) == sorted(
+        ["{}.{}".format(MAJOR, MINOR), FEATURE["version"]])
+
+
+def test_credentials_named_for_another_registry_are_not_sent_and_the_publish_fails(
+        cli: Path, registry: StandInRegistry, tmp_path: Path) -> None:
+    result = publish(registry, tmp_path, auth_registry="registry.invalid")
+    assert result.returncode != 0
+    assert not [auth for _, _, auth in registry.seen if auth] and not registry.published("{}/uv-user".format(NAMESPACE))
+
+
+def test_the_docs_step_writes_each_readme_from_its_json_and_notes(cli: Path, tmp_path: Path) -> None:
+    # In a copy: the README is the docs PR's to add, and a stray one would change the feature's files.
+    project = tmp_path / "project"
+    shutil.copytree(str(REPO / "src"), str(project / "src"), ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(str(REPO / "package.json"), str(project / "package.json"))
+    (project / "node_modules").symlink_to(REPO / "node_modules")
+    result = run_step(docs_step(), tmp_path, project, {"github.repository": NAMESPACE})
+    assert result.returncode == 0, result.stderr
+    for feature in release.features():
+        readme = (project / "src" / feature / "README.md").read_text()
+        metadata = json.loads((REPO / "src" / feature / "devcontainer-feature.json").read_text())
+        assert '"ghcr.io/{}/{}:{}": {{}}'.format(NAMESPACE, feature, metadata["version"].split(".")[0]) in readme
+        assert "https://github.com/{}/blob/main/src/{}/devcontainer-feature.json".format(NAMESPACE, feature) in readme
+        assert (REPO / "src" / feature / "NOTES.md").read_text().strip() in readme
+        for option in metadata["options"]:
+            assert "| {} |".format(option) in readme
+    written = sorted(p.relative_to(project).as_posix() for p in project.rglob("README.md"))
+    assert written == ["src/{}/README.md".format(f) for f in release.features()]
 
 
 # ----------------------------------------------------------------------------- supply chain
