@@ -9,6 +9,7 @@ containers are in tests/integration/test_hardening.py.
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from uv_user import apply, index, net, options, paths, repair, wheels
+from uv_user import versions as versions_mod
 from uv_user.errors import UvUserError
 from uv_user.index import fetch_project, validate_index_url
 from uv_user.net import Fetcher, url_problem
@@ -40,6 +42,7 @@ def no_sleep_fetcher(**kwargs) -> Fetcher:
 @pytest.mark.parametrize("raw, fragment", [
     ("http://[::1/simple", "is not a valid URL: Invalid IPv6 URL"),
     ("http://127.0.0.1:99999/simple", "is not a valid URL: Port out of range"),
+    ("http://127.0.0.1:{}/simple".format("9" * 5000), "is not a valid URL: Port out of range 0-65535; use"),
     ("http://127.0.0.1:abc/simple", "is not a valid URL: Port could not be cast"),
     ("http://127.0.0.1:0/simple", "it names port 0"),
     ("https://a..b/simple", "its host name 'a..b' is not a valid DNS name"),
@@ -181,6 +184,106 @@ def test_an_html_page_cannot_smuggle_a_path_in_a_percent_encoded_file_name(local
     assert versions == set()  # not read as a uv wheel at all
     with pytest.raises(UvUserError, match="no uv 0.9.30 wheel fits this image"):
         wheels.select(files, "0.9.30", wheels.Platform("x86_64", "glibc", (2, 36)))
+
+
+# ============================================================================ any page, any option: a result or one line
+
+_HUGE = st.integers(min_value=4301, max_value=5000).map(lambda n: "9" * n)  # past int()'s digit limit
+_NUMBER = st.one_of(st.integers(min_value=0, max_value=20).map(str), st.text("0123456789", min_size=1, max_size=12),
+                    _HUGE)
+_VERSION = st.lists(_NUMBER, min_size=1, max_size=4).map(".".join)
+_TAG = st.one_of(st.builds("{}_{}_{}_{}".format, st.sampled_from(["manylinux", "musllinux"]), _NUMBER, _NUMBER,
+                           st.sampled_from(["x86_64", "aarch64", "x86_64\n"])),
+                 st.sampled_from(["manylinux2014_x86_64", "win_amd64"]), st.text(max_size=8))
+_FILENAME = st.one_of(st.builds("uv-{}-py3-none-{}.whl".format, _VERSION, _TAG), st.text(max_size=12),
+                      st.integers(), st.none(), st.lists(st.text(max_size=3), max_size=2))
+_URL = st.one_of(st.sampled_from(["../../p/uv.whl", "http://[::1/uv.whl", "https://files.example/uv.whl",
+                                  "http://127.0.0.1:1/uv.whl", "file:///etc/passwd", "http://x:" + "9" * 5000 + "/",
+                                  "//evil.example/uv.whl", "https://x/a#sha256=" + "a" * 64]),
+                 st.text(max_size=12), st.integers())
+_HASHES = st.one_of(st.none(), st.text(max_size=4), st.dictionaries(
+    st.sampled_from(["sha256", "md5"]), st.one_of(st.just("a" * 64), st.just("a" * 64 + "\n"), st.integers()),
+    max_size=2))
+_ENTRY = st.one_of(st.fixed_dictionaries({"filename": _FILENAME, "url": _URL},
+                                         optional={"hashes": _HASHES, "yanked": st.one_of(st.booleans(), st.text())}),
+                   st.integers(), st.text(max_size=4), st.none())
+_JSON_PAGE = st.builds(lambda files, versions: json.dumps({"files": files, "versions": versions}),
+                       st.one_of(st.lists(_ENTRY, max_size=6), st.integers(), st.none()),
+                       st.one_of(st.none(), st.lists(st.one_of(_VERSION, st.integers(), st.none()), max_size=4)))
+_ANCHOR = st.builds('<a href="{}{}"{}>{}</a>'.format,
+                    st.one_of(_URL.filter(lambda u: isinstance(u, str)).map(lambda u: u.replace('"', "")),
+                              _FILENAME.filter(lambda f: isinstance(f, str)).map(lambda f: f.replace('"', ""))),
+                    st.sampled_from(["", "#sha256=" + "a" * 64, "#md5=0", "#sha256=" + "a" * 64 + "&#10;"]),
+                    st.sampled_from(["", " data-yanked", ' title="&#' + "9" * 5000 + ';"']),
+                    st.sampled_from(["x", "&#" + "9" * 5000 + ";", "&#x110000;", "&amp"]))
+_HTML_PAGE = st.one_of(st.lists(_ANCHOR, max_size=6).map("".join), st.text(max_size=60),
+                       st.builds('<base href="{}">{}'.format, _URL.filter(lambda u: isinstance(u, str)),
+                                 st.lists(_ANCHOR, max_size=3).map("".join)))
+PLATFORMS = [wheels.Platform("x86_64", "glibc", (2, 36)), wheels.Platform("aarch64", "musl", (1, 2))]
+
+
+class _Served:
+    """A fetcher whose index page is whatever the test says."""
+
+    def __init__(self, body: str, ctype: str, url: str) -> None:
+        self.page = (body, ctype, url)
+
+    def text(self, url: str, accept: str):
+        return self.page
+
+
+def _whole_choice(body: str, ctype: str, page_url: str = "https://mirror.example/simple/uv/") -> None:
+    """Everything uv-user does with an index page up to the wheel it would download."""
+    files, versions = fetch_project(_Served(body, ctype, page_url), "https://mirror.example/simple")
+    for spec in ("latest", "0.13", "0.13.9", "1." + "9" * 6):
+        try:
+            version = versions_mod.choose(versions_mod.parse_spec(spec), sorted(versions))
+        except UvUserError:
+            continue
+        for platform in PLATFORMS:
+            try:
+                wheels.select(files, version, platform)
+            except UvUserError:
+                pass
+
+
+def _result_or_one_line(run) -> None:
+    try:
+        run()
+    except UvUserError as exc:
+        assert exc.line().startswith("uv-user: ")
+
+
+@settings(deadline=None, max_examples=300)
+@given(_JSON_PAGE, st.sampled_from([index.JSON_TYPE, "application/json"]))
+@example('{"files": [], "versions": [1' + "0" * 5000 + "]}", index.JSON_TYPE)
+@example('{"files": ' + "[" * 50000 + "]" * 50000 + "}", index.JSON_TYPE)
+@example(json.dumps({"files": [{"filename": "uv-1.{}.0-py3-none-manylinux_2_17_x86_64.whl".format("9" * 5000),
+                                "url": "u.whl", "hashes": {"sha256": "a" * 64}}]}), index.JSON_TYPE)
+def test_any_json_page_ends_in_a_choice_or_one_line(body, ctype):
+    _result_or_one_line(lambda: _whole_choice(body, ctype))
+
+
+@settings(deadline=None, max_examples=300)
+@given(_HTML_PAGE)
+@example('<a href="uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl" title="&#' + "9" * 5000 + ';">x</a>')
+@example('<a href="uv-0.13.9-py3-none-manylinux_{}_17_x86_64.whl">x</a>'.format("9" * 5000))
+def test_any_html_page_ends_in_a_choice_or_one_line(body):
+    _result_or_one_line(lambda: _whole_choice(body, "text/html"))
+
+
+_OPTION_TEXT = st.one_of(st.text(max_size=24), _VERSION, _HUGE,
+                         st.builds("https://x:{}/simple".format, _NUMBER), st.builds("{}\n{}".format,
+                                                                                     _VERSION, _VERSION))
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.dictionaries(st.sampled_from(["VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE",
+                                        "SHELLCOMPLETION", "AUTOSYNC"]), _OPTION_TEXT))
+@example({"VERSION": "1." + "9" * 5000})
+@example({"INDEXURL": "https://x:" + "9" * 5000 + "/simple"})
+def test_any_option_values_even_absurd_numbers_read_or_fail_with_one_line(env):
+    _result_or_one_line(lambda: options.read(env))
 
 
 # ============================================================================ install: nothing written on refusal

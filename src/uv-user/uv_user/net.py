@@ -12,6 +12,7 @@ import http.client
 import ipaddress
 import math
 import os
+import re
 import socket
 import ssl
 import time
@@ -29,6 +30,7 @@ DEFAULT_TIMEOUT = 30.0
 # so a hanging index fails in seconds there instead of minutes.
 TIMEOUT_ENV = "_UV_USER_HTTP_TIMEOUT"
 T = TypeVar("T")
+_LONG_PORT = re.compile(r":[0-9]{6,}$")  # a netloc ending in a port no 16-bit number can be
 
 
 def is_loopback_host(host: str) -> bool:
@@ -62,6 +64,8 @@ def url_problem(url: str) -> str:
         return "it contains whitespace or control characters"
     try:
         parsed = urllib.parse.urlsplit(url)
+        if _LONG_PORT.search(parsed.netloc):  # before int() sees it: past 4300 digits it raises oddly
+            raise ValueError("Port out of range 0-65535")
         port = parsed.port  # raises for a port that is not a number in 0-65535
     except ValueError as exc:
         return "it is not a valid URL: {}".format(exc)
