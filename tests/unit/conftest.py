@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import shutil
 import socket
+import ssl
 import stat
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +54,7 @@ Route = Union[List[Reply], Callable[[Dict[str, str]], Reply]]
 class LocalIndex:
     """A threaded http.server on 127.0.0.1 with routes set per test, recording every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
         self.routes: Dict[str, Route] = {}
         self.requests: List[Tuple[str, Dict[str, str]]] = []
         self.release = threading.Event()  # set at teardown so hanging handlers end
@@ -82,7 +85,9 @@ class LocalIndex:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:{}".format(self.server.server_address[1])
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = "{}://127.0.0.1:{}".format("https" if tls else "http", self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
 
@@ -124,6 +129,32 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 def local_index(no_proxy: None) -> Iterator[LocalIndex]:
     """An index server on 127.0.0.1 with no routes yet (every path answers 404)."""
     server = LocalIndex().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throw-away self-signed certificate for 127.0.0.1 (cert.pem, key.pem); it is its own CA."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    where = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(where / "key.pem"),
+                    "-out", str(where / "cert.pem")], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return where
+
+
+@pytest.fixture
+def tls_index(no_proxy: None, test_ca: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalIndex]:
+    """Like local_index, over HTTPS (https://127.0.0.1:PORT); SSL_CERT_FILE trusts its certificate, so
+    create Fetchers after this fixture."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(test_ca / "cert.pem"), str(test_ca / "key.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca / "cert.pem"))
+    server = LocalIndex(tls=context).start()
     try:
         yield server
     finally:

@@ -150,6 +150,49 @@ def test_a_redirect_to_plain_http_elsewhere_is_refused_not_followed(local_index)
     assert len(local_index.requests) == 1
 
 
+def test_an_https_index_that_redirects_to_plain_http_is_refused_even_to_loopback(tls_index, local_index):
+    # Plain HTTP to localhost is fine for a test index that is itself http://localhost; reached from
+    # an HTTPS index it is a downgrade: whoever answers on that port could serve any page and hashes.
+    tls_index.routes["/simple/uv/"] = [tls_index.reply(302, headers={"Location": local_index.url + "/simple/uv/"})]
+    local_index.routes["/simple/uv/"] = [local_index.reply(body=b'<a href="/p/' + X86.encode() + b'">x</a>')]
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(no_sleep_fetcher(), tls_index.url + "/simple")
+    assert caught.value.line() == (
+        "uv-user: {}/simple/uv/ redirects to {}/simple/uv/, which uv-user refuses: it would downgrade HTTPS to "
+        "plain HTTP; check indexUrl (nothing was changed)".format(tls_index.url, local_index.url))
+    assert len(tls_index.requests) == 1 and local_index.requests == []
+
+
+def test_an_https_index_is_read_over_tls_with_the_ca_from_ssl_cert_file(tls_index):
+    tls_index.routes["/simple/uv/"] = [tls_index.reply(body=b'<a href="/p/' + X86.encode() + b'">x</a>')]
+    files, _ = fetch_project(no_sleep_fetcher(), tls_index.url + "/simple")
+    assert [f.url for f in files] == [tls_index.url + "/p/" + X86]
+
+
+@pytest.mark.parametrize("page", [
+    '<a href="http://127.0.0.1:9/p/{x}#sha256={a}">x</a>',
+    '<base href="http://127.0.0.1:9/p/"><a href="{x}#sha256={a}">x</a>',
+    json.dumps({"files": [{"filename": X86, "url": "http://127.0.0.1:9/p/" + X86, "hashes": {"sha256": "a" * 64}}]}),
+])
+def test_an_https_page_that_links_a_uv_wheel_over_plain_http_is_refused(page):
+    body = page.replace("{x}", X86).replace("{a}", "a" * 64)
+    ctype = "application/json" if body.startswith("{") else "text/html"
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(_Served(body, ctype, "https://mirror.example/simple/uv/"), "https://mirror.example/simple")
+    assert caught.value.line() == (
+        "uv-user: https://mirror.example/simple/uv/ links {x} over plain HTTP (http://127.0.0.1:9/p/{x}); uv-user "
+        "never downgrades from HTTPS: fix the index's links or use another indexUrl (nothing was changed)".format(x=X86))
+
+
+def test_a_plain_http_loopback_page_may_link_plain_http_and_an_https_page_other_files(local_index):
+    page = '<a href="/p/{x}">x</a><a href="http://elsewhere.example/uv-0.9.30.tar.gz">sdist</a>'.format(x=X86)
+    files, _ = fetch_project(_Served(page, "text/html", local_index.url + "/simple/uv/"), local_index.url + "/simple")
+    assert files[0].url == local_index.url + "/p/" + X86
+    files, _ = fetch_project(_Served(page, "text/html", "https://mirror.example/simple/uv/"),
+                             "https://mirror.example/simple")
+    assert [f.url for f in files] == ["https://mirror.example/p/" + X86, "http://elsewhere.example/uv-0.9.30.tar.gz"]
+
+
 def test_a_loopback_index_is_never_sent_to_a_proxy_from_the_environment(local_index, closed_port, monkeypatch):
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.setenv(name, "http://127.0.0.1:{}".format(closed_port))  # a proxy that is down

@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 from typing import List, Optional, Set, Tuple
 
 from .errors import UvUserError
-from .net import Fetcher, redact, url_problem
+from .net import Fetcher, downgrades, redact, url_problem
 from .wheels import WheelFile, parse_wheel_name
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -138,4 +138,17 @@ def fetch_project(fetcher: Fetcher, index_url: str) -> Tuple[List[WheelFile], Se
         files, versions = parse_html(body, final_url)
     if not files:
         raise UvUserError("{} lists no uv files; check that indexUrl is a simple index that mirrors uv".format(url))
+    refuse_downgrades(files, final_url)
     return files, versions
+
+
+def refuse_downgrades(files: List[WheelFile], page_url: str) -> None:
+    """An HTTPS page may not send a uv wheel over plain HTTP, even to localhost. The sha256 still guards
+    the bytes, but the docs promise HTTPS from end to end once indexUrl is HTTPS, and a page that does
+    this is misconfigured or hostile. Links to other files (sdists, other projects) are never fetched."""
+    for wheel in files:
+        parsed = parse_wheel_name(wheel.filename)
+        if parsed and parsed[0] == "uv" and downgrades(page_url, wheel.url):
+            raise UvUserError(
+                "{} links {} over plain HTTP ({}); uv-user never downgrades from HTTPS: fix the index's links "
+                "or use another indexUrl".format(page_url, wheel.filename, wheel.url))

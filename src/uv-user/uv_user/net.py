@@ -84,6 +84,19 @@ def url_problem(url: str) -> str:
     return ""
 
 
+def downgrades(from_url: str, to_url: str) -> bool:
+    """True when going from ``from_url`` to ``to_url`` leaves HTTPS for plain HTTP, whatever the host:
+    what came over TLS must not hand the download to anyone who can answer on a plain port."""
+    return _scheme(from_url) == "https" and _scheme(to_url) == "http"
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urllib.parse.urlsplit(url).scheme
+    except ValueError:
+        return ""
+
+
 def timeout_from(env: Mapping[str, str]) -> float:
     raw = env.get(TIMEOUT_ENV, "").strip()
     if not raw:
@@ -98,10 +111,11 @@ def timeout_from(env: Mapping[str, str]) -> float:
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to a URL uv-user would fetch itself (no https → plain http downgrade)."""
+    """Follow a redirect only to a URL uv-user would fetch itself, and never from HTTPS to plain HTTP."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        problem = url_problem(newurl)
+        problem = url_problem(newurl) or (
+            "it would downgrade HTTPS to plain HTTP" if downgrades(req.full_url, newurl) else "")
         if problem:
             raise UvUserError("{} redirects to {}, which uv-user refuses: {}; check indexUrl".format(
                 redact(req.full_url), redact(newurl), problem))
