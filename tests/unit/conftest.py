@@ -17,7 +17,7 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import pytest
 
@@ -36,7 +36,13 @@ def sha256_hex(data: bytes) -> str:
 
 @dataclass
 class Reply:
-    """One canned answer. ``hang`` stalls before the status line, ``hang_body`` after the headers."""
+    """One canned answer. ``hang`` stalls before the status line, ``hang_body`` after the headers.
+
+    ``trickle`` sends the body one byte every that many seconds, after the headers (with
+    ``trickle_headers``, the status line and headers too): every read gets a byte long before a socket
+    timeout, so only a deadline on the whole fetch ends it. ``length`` replaces the Content-Length
+    header ("" sends none, so the body ends when the connection closes).
+    """
 
     status: int = 200
     body: bytes = b""
@@ -44,6 +50,9 @@ class Reply:
     headers: Dict[str, str] = field(default_factory=dict)
     hang: bool = False
     hang_body: bool = False
+    trickle: float = 0.0
+    trickle_headers: bool = False
+    length: Optional[str] = None
 
 
 # A route is a list of replies served in order (the last one repeats), or a function of the
@@ -68,17 +77,28 @@ class LocalIndex:
                 if reply.hang:
                     index.release.wait(10)
                     return
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.ctype)
-                self.send_header("Content-Length", str(len(reply.body)))
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
+                head = ["{} {} {}".format(self.protocol_version, reply.status, self.responses.get(reply.status,
+                                                                                                  ("",))[0]),
+                        "Content-Type: " + reply.ctype]
+                length = str(len(reply.body)) if reply.length is None else reply.length
+                head += ["Content-Length: " + length] if length else []
+                head += ["{}: {}".format(key, value) for key, value in reply.headers.items()]
+                raw_head = "".join(line + "\r\n" for line in head + [""]).encode("latin-1")
+                if reply.trickle_headers:
+                    index.trickle(self.wfile, raw_head + reply.body, reply.trickle)
+                    return
+                self.wfile.write(raw_head)
                 if reply.hang_body:
                     self.wfile.flush()
                     index.release.wait(10)
                     return
-                self.wfile.write(reply.body)
+                if reply.trickle:
+                    index.trickle(self.wfile, reply.body, reply.trickle)
+                    return
+                try:
+                    self.wfile.write(reply.body)
+                except OSError:  # the client gave up (a size cap)
+                    pass
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -90,6 +110,17 @@ class LocalIndex:
         self.url = "{}://127.0.0.1:{}".format("https" if tls else "http", self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
+
+    def trickle(self, out: BinaryIO, data: bytes, interval: float) -> None:
+        """``data`` a byte at a time, ``interval`` seconds apart, until done, the client leaves or teardown."""
+        for i in range(len(data)):
+            try:
+                out.write(data[i:i + 1])
+                out.flush()
+            except OSError:
+                return
+            if self.release.wait(interval):
+                return
 
     def _reply(self, path: str, headers: Dict[str, str]) -> Reply:
         route = self.routes.get(path)
