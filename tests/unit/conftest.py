@@ -53,6 +53,7 @@ class Reply:
     trickle: float = 0.0
     trickle_headers: bool = False
     length: Optional[str] = None
+    reason: Optional[str] = None  # the status line's reason phrase (default: the standard one)
 
 
 # A route is a list of replies served in order (the last one repeats), or a function of the
@@ -77,9 +78,8 @@ class LocalIndex:
                 if reply.hang:
                     index.release.wait(10)
                     return
-                head = ["{} {} {}".format(self.protocol_version, reply.status, self.responses.get(reply.status,
-                                                                                                  ("",))[0]),
-                        "Content-Type: " + reply.ctype]
+                reason = self.responses.get(reply.status, ("",))[0] if reply.reason is None else reply.reason
+                head = ["{} {} {}".format(self.protocol_version, reply.status, reason), "Content-Type: " + reply.ctype]
                 length = str(len(reply.body)) if reply.length is None else reply.length
                 head += ["Content-Length: " + length] if length else []
                 head += ["{}: {}".format(key, value) for key, value in reply.headers.items()]

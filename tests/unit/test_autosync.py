@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 
 import pytest
@@ -82,3 +83,18 @@ def test_failed_sync_is_loud_and_exit_zero_only_from_the_lifecycle_hook(tmp_path
     assert any("autoSync FAILED: `uv sync` exited 2" in line for line in err)
     assert err[-1] == "uv-user: fix the project, then rerun: cd {} && uv sync".format(tmp_path)
     assert autosync.run(str(tmp_path), "always", False, lambda m: None) == 2
+
+
+def test_a_workspace_name_cannot_forge_a_line_or_reach_the_terminal(tmp_path, fake_uv, monkeypatch, capsys) -> None:
+    # A folder name is the user's (or a cloned repository's): a newline, escapes, a byte that is not UTF-8.
+    workspace = tmp_path / os.fsdecode(b"ws\nuv-user: the environment is in sync\x1b[2J\xff")
+    workspace.mkdir()
+    (workspace / "pyproject.toml").write_text("")
+    monkeypatch.setenv("FAKE_UV_EXIT", "2")
+    logged = []
+    assert autosync.run(str(workspace), "always", True, logged.append) == 0
+    lines = logged + capsys.readouterr().err.splitlines()
+    assert all(line.isprintable() and line.isascii() for line in lines), lines
+    assert all(line.startswith("uv-user:") for line in capsys.readouterr().err.splitlines())
+    shown = "ws\\nuv-user: the environment is in sync\\x1b[2J\\xff"
+    assert any(shown in line for line in logged) and shown in lines[-1]

@@ -544,3 +544,74 @@ def test_two_repairs_at_once_both_succeed_and_the_tree_is_right(hostile):
         proc.stderr.close()
     assert results == [(0, b""), (0, b"")]
     assert all(owner(Path(b) / n) == (0, 0) for b, ds, fs in os.walk(tree) for n in ds + fs)
+
+
+# ============================================================================ hostile text in messages
+
+# What a hostile index, option value or file name may carry: a newline that would start a forged
+# "uv-user:" line, terminal escapes, a byte that is not UTF-8 (print raises on it under a UTF-8 locale).
+FORGED = "\nuv-user: done, all fine\x1b[2J\x1b]0;title\x07"
+NOT_UTF8 = os.fsdecode(b"\xff")
+
+
+def one_printable_line(line: str) -> bool:
+    return all(32 <= ord(c) < 127 for c in line)
+
+
+def test_an_http_reason_phrase_cannot_forge_a_line_or_reach_the_terminal(local_index):
+    local_index.routes["/simple/uv/"] = [local_index.reply(404, reason="Not Found\ruv-user: fine\x1b[2J\xff")]
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(no_sleep_fetcher(), local_index.url + "/simple")
+    line = caught.value.line()
+    assert one_printable_line(line), line
+    assert "answered HTTP 404 Not Found\\ruv-user: fine\\x1b[2J\\xff; check indexUrl" in line
+
+
+def test_a_redirect_location_with_escapes_reaches_the_message_percent_encoded(local_index):
+    # urllib percent-encodes a Location before anything sees it; this keeps it that way.
+    local_index.routes["/simple/uv/"] = [local_index.reply(302, headers={"Location": "ftp://evil.example/\x1b[2J\xff"})]
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(no_sleep_fetcher(), local_index.url + "/simple")
+    line = caught.value.line()
+    assert one_printable_line(line), line
+    assert "redirects to ftp://evil.example/%1B[2J%FF, which uv-user refuses" in line
+
+
+def test_a_wheel_url_with_escapes_is_shown_escaped():
+    page = '<a href="http://127.0.0.1:9/p/\x1b[31m\u2028/{}#sha256={}">x</a>'.format(X86, "a" * 64)
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(_Served(page, "text/html", "https://mirror.example/simple/uv/"), "https://mirror.example/simple")
+    line = caught.value.line()
+    assert one_printable_line(line), line
+    assert "(http://127.0.0.1:9/p/\\x1b[31m\\u2028/{})".format(X86) in line
+
+
+@pytest.mark.parametrize("env, shown_value", [
+    ({"VERSION": "0.13" + FORGED}, "version '0.13\\nuv-user: done, all fine\\x1b[2J\\x1b]0;title\\x07' is not"),
+    ({"USERNAME": "bad" + NOT_UTF8}, "username 'bad\\xff' is not a valid user name"),
+    ({"SYSTEMCERTS": "caf\u00e9"}, "systemCerts 'caf\\xe9' is not a boolean"),
+    ({"AUTOSYNC": "lock" + FORGED}, "autoSync 'lock\\nuv-user: done"),
+    ({"INDEXURL": "ftp://x/" + NOT_UTF8}, "indexUrl 'ftp://x/\\xff' is not an http(s) URL"),
+])
+def test_an_option_value_is_shown_escaped_on_one_line(env, shown_value):
+    with pytest.raises(UvUserError) as caught:
+        chosen = options.read(env)
+        from uv_user import users
+        users.resolve(chosen.username, "", [])
+    line = caught.value.line()
+    assert one_printable_line(line), line
+    assert shown_value in line
+
+
+def test_the_hidden_timeout_variable_is_shown_escaped():
+    with pytest.raises(UvUserError) as caught:
+        net.timeout_from({net.TIMEOUT_ENV: "1" + FORGED})
+    assert one_printable_line(caught.value.line())
+    assert "_UV_USER_HTTP_TIMEOUT='1\\nuv-user: done" in caught.value.line()
+
+
+def test_any_message_prints_as_one_line_whatever_it_carries():
+    # The last line of defence, for a value some future message forgets to pass through shown().
+    line = UvUserError("index says" + FORGED + NOT_UTF8).line()
+    assert one_printable_line(line), line
+    assert line.startswith("uv-user: index says\\nuv-user: done")

@@ -8,6 +8,7 @@ import pytest
 
 from uv_user.errors import UvUserError
 from uv_user.index import parse_html, parse_json, project_url, validate_index_url
+from uv_user.text import quoted
 
 PAGE = "https://mirror.example/simple/uv/"
 X86 = "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
@@ -194,7 +195,7 @@ def test_validate_index_url_refuses_non_https_and_shell_text_naming_it(raw):
         validate_index_url(raw)
     line = caught.value.line()
     assert line.startswith("uv-user: indexUrl ")
-    assert repr(raw) in line
+    assert quoted(raw) in line
 
 
 @pytest.mark.parametrize("raw", ["http://127.0.0.1.nip.example/simple", "http://127.attacker.example/simple"])

@@ -13,12 +13,14 @@ problem the user can fix from inside. Run by hand, it exits with uv's code.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Set
 
 from . import facts, paths
+from .text import shown
 
 # When the container is created: sync from uv.lock only, whenever there is a pyproject.toml, or not at all.
 # Here rather than in options.py so the start-time path (cli → autosync) imports nothing network-related.
@@ -51,14 +53,15 @@ def recorded_mode(record: Dict[str, object]) -> str:
 
 
 def failure_block(command: str, workspace: str, code: int) -> List[str]:
+    """The loud report of a failed sync; the workspace is the user's folder name, so it is shown escaped."""
     return [
         "uv-user: " + "-" * 68,
-        "uv-user: autoSync FAILED: `{}` exited {} in {}".format(command, code, workspace),
+        "uv-user: autoSync FAILED: `{}` exited {} in {}".format(command, code, shown(workspace)),
         "uv-user: the environment {} may be incomplete; uv's output is above.".format(paths.VENV),
         "uv-user: the container was still created and your own lifecycle commands still run.",
         "uv-user: diagnose: uv-user doctor",
         "uv-user: " + "-" * 68,
-        "uv-user: fix the project, then rerun: cd {} && {}".format(workspace, command),
+        "uv-user: fix the project, then rerun: cd {} && {}".format(shown(shlex.quote(workspace)), command),
     ]
 
 
@@ -72,13 +75,13 @@ def run(workspace: str, mode: Optional[str], lifecycle: bool, log) -> int:
         return 0
     uv = str(record.get("uv") or "uv")
     command = " ".join(["uv"] + decision.args)
-    log("running `{}` in {}".format(command, workspace))
+    log("running `{}` in {}".format(command, shown(workspace)))
     sys.stdout.flush()
     try:
         code = subprocess.run([uv] + decision.args, cwd=workspace).returncode
     except OSError as exc:
         code = 127
-        print("uv-user: cannot run {}: {}".format(uv, exc), file=sys.stderr)
+        print("uv-user: cannot run {}: {}".format(shown(uv), shown(str(exc))), file=sys.stderr)
     if code == 0:
         log("the project environment {} is in sync".format(paths.VENV))
         return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .text import one_line
+
 
 class UvUserError(Exception):
     """A failure the user can cause or fix.
@@ -17,4 +19,4 @@ class UvUserError(Exception):
 
     def line(self) -> str:
         suffix = "" if self.changed else " (nothing was changed)"
-        return "uv-user: " + str(self) + suffix
+        return "uv-user: " + one_line(str(self)) + suffix

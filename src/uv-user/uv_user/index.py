@@ -14,6 +14,7 @@ from typing import List, Optional, Set, Tuple
 
 from .errors import UvUserError
 from .net import Fetcher, downgrades, redact, url_problem
+from .text import quoted, shown
 from .wheels import WheelFile, parse_wheel_name
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -34,16 +35,17 @@ def validate_index_url(raw: str) -> str:
     problem = url_problem(value)
     if problem.startswith("it is plain HTTP"):
         raise UvUserError(
-            "indexUrl {!r} is plain HTTP; use https:// (plain HTTP is only accepted for localhost)".format(raw)
+            "indexUrl {} is plain HTTP; use https:// (plain HTTP is only accepted for localhost)".format(quoted(raw))
         )
     if problem.startswith("it carries credentials"):
         raise UvUserError(
-            "indexUrl {!r} carries credentials, which uv-user does not send (and would print in build "
-            "logs); use an index reachable without them".format(redact(raw.strip()))
+            "indexUrl {} carries credentials, which uv-user does not send (and would print in build "
+            "logs); use an index reachable without them".format(quoted(redact(raw.strip())))
         )
     if problem or any(c in value for c in "'\"`$;\\"):
         what = "is not an http(s) URL" if problem in ("", "it is not an http(s) URL") else "cannot be used: " + problem
-        raise UvUserError("indexUrl {!r} {}; use a simple index such as {}".format(raw, what, DEFAULT_INDEX))
+        raise UvUserError("indexUrl {} {}; use a simple index such as {}".format(
+            quoted(raw), shown(what), DEFAULT_INDEX))
     return value.rstrip("/")
 
 
@@ -74,7 +76,7 @@ def parse_json(text: str, page_url: str) -> Tuple[List[WheelFile], Set[str]]:
         data = json.loads(text, parse_int=_bounded_int)
         entries = data["files"]
     except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nested past the parser's depth
-        raise UvUserError("{} is not a valid PEP 691 JSON page; check indexUrl".format(page_url))
+        raise UvUserError("{} is not a valid PEP 691 JSON page; check indexUrl".format(shown(redact(page_url))))
     files = []
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
@@ -137,7 +139,8 @@ def fetch_project(fetcher: Fetcher, index_url: str) -> Tuple[List[WheelFile], Se
     else:
         files, versions = parse_html(body, final_url)
     if not files:
-        raise UvUserError("{} lists no uv files; check that indexUrl is a simple index that mirrors uv".format(url))
+        raise UvUserError("{} lists no uv files; check that indexUrl is a simple index that mirrors uv".format(
+            shown(redact(url))))
     refuse_downgrades(files, final_url)
     return files, versions
 
@@ -151,4 +154,5 @@ def refuse_downgrades(files: List[WheelFile], page_url: str) -> None:
         if parsed and parsed[0] == "uv" and downgrades(page_url, wheel.url):
             raise UvUserError(
                 "{} links {} over plain HTTP ({}); uv-user never downgrades from HTTPS: fix the index's links "
-                "or use another indexUrl".format(page_url, wheel.filename, wheel.url))
+                "or use another indexUrl".format(
+                    shown(redact(page_url)), shown(wheel.filename), shown(redact(wheel.url))))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import BinaryIO, Callable, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 from .errors import UvUserError
-from .text import shown
+from .text import quoted, shown
 
 USER_AGENT = "uv-user (dev container feature)"
 RETRYABLE_STATUS = frozenset([408, 425, 429, 500, 502, 503, 504])
@@ -111,7 +111,7 @@ def url_problem(url: str) -> str:
     try:
         parsed.hostname.encode("idna")
     except UnicodeError:
-        return "its host name {!r} is not a valid DNS name".format(parsed.hostname)
+        return "its host name '{}' is not a valid DNS name".format(parsed.hostname)
     if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
         return "it is plain HTTP to a host other than localhost"
     return ""
@@ -139,7 +139,7 @@ def timeout_from(env: Mapping[str, str]) -> float:
     except ValueError:
         value = -1.0
     if not (value > 0 and math.isfinite(value)):
-        raise UvUserError("{}={!r} is not a positive number of seconds; unset it".format(TIMEOUT_ENV, raw))
+        raise UvUserError("{}={} is not a positive number of seconds; unset it".format(TIMEOUT_ENV, quoted(raw)))
     return value
 
 
@@ -254,7 +254,8 @@ def tls_context() -> ssl.SSLContext:
     cafile = os.environ.get("SSL_CERT_FILE") or None
     capath = os.environ.get("SSL_CERT_DIR") or None
     if cafile and not os.path.isfile(cafile):
-        raise UvUserError("SSL_CERT_FILE={} does not exist; point it at a PEM bundle or unset it".format(cafile))
+        raise UvUserError("SSL_CERT_FILE={} does not exist; point it at a PEM bundle or unset it".format(
+            shown(cafile)))
     return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
@@ -395,5 +396,5 @@ def check_sha256(url: str, actual: str, expected: str) -> None:
     if actual.lower() != expected.lower():
         raise UvUserError(
             "sha256 of {} is {} but the index says {}; the download or the index is corrupt or "
-            "tampered with: check indexUrl and any proxy".format(url, actual, expected)
+            "tampered with: check indexUrl and any proxy".format(shown(redact(url)), actual, shown(expected))
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 from .errors import UvUserError
+from .text import quoted
 
 # The users dev container images conventionally create, in the order people expect.
 CONVENTIONAL = ("vscode", "node", "codespace")
@@ -36,13 +37,14 @@ def resolve(option: str, remote_user: str, accounts: Iterable[Account]) -> Accou
     if wanted and wanted != "automatic":
         if not valid_name(wanted):
             raise UvUserError(
-                "username {!r} is not a valid user name; use automatic or an existing user such as vscode".format(option)
+                "username {} is not a valid user name; use automatic or an existing user such as vscode".format(
+                    quoted(option))
             )
         found = _by_name(accounts, wanted)
         if found is None:
             raise UvUserError(
-                "username {!r} does not exist in the image; create it first (e.g. in the Dockerfile) "
-                "or use automatic".format(wanted)
+                "username {} does not exist in the image; create it first (e.g. in the Dockerfile) "
+                "or use automatic".format(quoted(wanted))
             )
         return found
     candidates = [remote_user] if remote_user and valid_name(remote_user) else []

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Tuple
 
 from .errors import UvUserError
+from .text import quoted
 
 Release = Tuple[int, ...]
 
@@ -43,7 +44,7 @@ def parse_spec(raw: str) -> VersionSpec:
         if pattern.match(value):
             return VersionSpec(kind, tuple(int(p) for p in value.split(".") if p != "*"))
     raise UvUserError(
-        "version {!r} is not valid; use latest, none, X.Y (newest patch) or X.Y.Z, e.g. 0.9.5".format(raw)
+        "version {} is not valid; use latest, none, X.Y (newest patch) or X.Y.Z, e.g. 0.9.5".format(quoted(raw))
     )
 
 

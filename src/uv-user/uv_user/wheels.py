@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .errors import UvUserError
+from .text import shown
 
 # uname -m spellings folded onto the names wheel platform tags use.
 _ARCH_ALIASES = {
@@ -104,12 +105,12 @@ def select(files: Iterable[WheelFile], version: str, platform: Platform) -> Whee
         raise UvUserError(
             "no uv {} wheel fits this image ({}); {} wheel(s) for that version were on the index: {}. "
             "Use an image with a supported platform or set version to one that ships it".format(
-                version, platform.describe(), len(seen), _short(seen)
+                shown(version), shown(platform.describe()), len(seen), _short(seen)
             )
         )
     return best[1]
 
 
 def _short(names: Sequence[str], limit: int = 4) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (", ..." if len(names) > limit else "") if names else "none"
+    listed = ", ".join(shown(name) for name in names[:limit])
+    return listed + (", ..." if len(names) > limit else "") if names else "none"
