@@ -20,7 +20,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from uv_user import apply, index, net, options, paths, repair, wheels
+from uv_user import apply, index, net, options, paths, repair, users, wheels
 from uv_user import versions as versions_mod
 from uv_user.errors import UvUserError
 from uv_user.index import fetch_project, validate_index_url
@@ -295,7 +295,8 @@ def _result_or_one_line(run) -> None:
     try:
         run()
     except UvUserError as exc:
-        assert exc.line().startswith("uv-user: ")
+        line = exc.line()
+        assert line.startswith("uv-user: ") and all(32 <= ord(c) < 127 for c in line), line
 
 
 @settings(deadline=None, max_examples=300)
@@ -595,9 +596,7 @@ def test_a_wheel_url_with_escapes_is_shown_escaped():
 ])
 def test_an_option_value_is_shown_escaped_on_one_line(env, shown_value):
     with pytest.raises(UvUserError) as caught:
-        chosen = options.read(env)
-        from uv_user import users
-        users.resolve(chosen.username, "", [])
+        users.resolve(options.read(env).username, "", [])
     line = caught.value.line()
     assert one_printable_line(line), line
     assert shown_value in line

@@ -6,9 +6,11 @@ import hashlib
 import io
 import json
 import re
+import time
 
 import pytest
 
+from uv_user import net
 from uv_user.errors import UvUserError
 from uv_user.index import JSON_TYPE, fetch_project
 from uv_user.net import Fetcher, check_sha256
@@ -180,11 +182,6 @@ def test_check_sha256_compares_case_insensitively_and_refuses_an_empty_expectati
 
 # ----------------------------------------------------------------------------- time limits
 
-import time  # noqa: E402
-
-from uv_user import net  # noqa: E402
-
-
 def test_a_page_that_trickles_in_is_cut_off_at_the_deadline_for_one_attempt(local_index):
     # A byte every 20 ms: no read ever waits near the 0.5 s socket timeout, so only a deadline on the
     # whole fetch ends it (the page would take 4 s).
@@ -199,12 +196,14 @@ def test_a_page_that_trickles_in_is_cut_off_at_the_deadline_for_one_attempt(loca
         "1 s); check the network, HTTPS_PROXY/NO_PROXY and indexUrl (nothing was changed)".format(local_index.url))
 
 
-def test_headers_that_trickle_in_are_cut_off_too(local_index):
-    local_index.routes["/simple/uv/"] = [local_index.reply(body=HTML_BODY, trickle=0.02, trickle_headers=True)]
+@pytest.mark.parametrize("server, headers_too", [("local_index", True), ("tls_index", False), ("tls_index", True)])
+def test_trickling_headers_and_tls_bodies_are_cut_off_too(request, server, headers_too):
+    index = request.getfixturevalue(server)
+    index.routes["/simple/uv/"] = [index.reply(body=HTML_BODY, trickle=0.02, trickle_headers=headers_too)]
     fetcher, _ = no_sleep_fetcher(timeout=0.5, attempts=1)
     start = time.monotonic()
     with pytest.raises(UvUserError, match=r"after 1 attempt \(timed out: still incomplete after 1 s\)"):
-        fetch_project(fetcher, local_index.url + "/simple")
+        fetch_project(fetcher, index.url + "/simple")
     assert time.monotonic() - start < 2.5
 
 
@@ -282,12 +281,3 @@ def test_a_body_shorter_than_its_content_length_is_retried(local_index):
     assert [f.filename for f in files] == [MUSL]
     assert len(local_index.requests) == 2
 
-
-@pytest.mark.parametrize("headers_too", [False, True])
-def test_a_tls_server_that_trickles_is_cut_off_too(tls_index, headers_too):
-    tls_index.routes["/simple/uv/"] = [tls_index.reply(body=HTML_BODY, trickle=0.02, trickle_headers=headers_too)]
-    fetcher, _ = no_sleep_fetcher(timeout=0.5, attempts=1)
-    start = time.monotonic()
-    with pytest.raises(UvUserError, match=r"after 1 attempt \(timed out: still incomplete after 1 s\)"):
-        fetch_project(fetcher, tls_index.url + "/simple")
-    assert time.monotonic() - start < 2.5
