@@ -281,3 +281,11 @@ def test_a_body_shorter_than_its_content_length_is_retried(local_index):
     assert [f.filename for f in files] == [MUSL]
     assert len(local_index.requests) == 2
 
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "12abc", "-5", "1e9"])  # "\u00b2".isdigit() is True, int() refuses it
+def test_a_content_length_that_is_not_a_number_is_ignored(local_index, length):
+    local_index.routes["/simple/uv/"] = [local_index.reply(body=HTML_BODY, length=length)]
+    fetcher, _ = no_sleep_fetcher()
+    files, _ = fetch_project(fetcher, local_index.url + "/simple")
+    assert [f.filename for f in files] == [MUSL]

@@ -39,6 +39,7 @@ DEFAULT_TIMEOUT = 30.0
 TIMEOUT_ENV = "_UV_USER_HTTP_TIMEOUT"
 T = TypeVar("T")
 _CHUNK = 1 << 16
+_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -361,8 +362,8 @@ def _body(response, deadline: _Deadline, limits: Limits, url: str) -> Iterator[b
     """The response body in chunks, within the deadline and the size cap. Content-Length is only
     trusted to refuse early: the count of bytes that actually arrive is what is enforced."""
     declared = response.headers.get("Content-Length", "").strip()
-    if "chunked" in response.headers.get("Transfer-Encoding", "").lower() or not declared.isdigit():
-        declared = ""  # absent, or one HTTP says to ignore
+    if "chunked" in response.headers.get("Transfer-Encoding", "").lower() or not _DIGITS.fullmatch(declared):
+        declared = ""  # absent, not a number (isdigit() would take "\xb2"), or one HTTP says to ignore
     if declared and (len(declared) > 18 or int(declared) > limits.max_bytes):
         _too_large(limits, url, "Content-Length: " + (declared if len(declared) <= 18 else
                                                       "a {}-digit number".format(len(declared))))
