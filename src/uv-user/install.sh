@@ -43,12 +43,17 @@ install_python() {
     fi
 }
 
+# Options are checked by uv-user itself, in one place, and it needs python3 for that. So when
+# python3 has to be installed first, a bad option is only found afterwards: this variable makes its
+# error line say that python3 was installed (errors.py) instead of "nothing was changed".
+unset _UV_USER_PYTHON3_INSTALLED
 python=$(find_python)
 if [ -z "$python" ]; then
     if ! install_python; then
         echo "uv-user: installing python3 with the image's package manager failed (see above); check the network/proxy for the package archive, or install python3 3.8+ in the image first" >&2
         exit 1
     fi
+    export _UV_USER_PYTHON3_INSTALLED=1
     python=$(find_python)
     [ -n "$python" ] || { echo "uv-user: python3 is still missing after installing it; install python3 3.8+ in the image first" >&2; exit 1; }
 fi

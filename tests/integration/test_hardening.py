@@ -204,11 +204,13 @@ BAD = [
     ("index-plain-http", {"INDEXURL": "http://pypi.org/simple"},
      "indexUrl 'http://pypi.org/simple' is plain HTTP; use https://"),
     ("index-unreachable", {"VERSION": UV_VERSION, "INDEXURL": "http://127.0.0.1:9/simple"},
-     "could not reach http://127.0.0.1:9/simple/uv/ after 4 attempts ("),
+     "could not fetch the index page http://127.0.0.1:9/simple/uv/ after 4 attempts ("),
     ("index-404", {"VERSION": UV_VERSION, "INDEXURL": INDEX + "/no-such-index/simple"},
      INDEX + "/no-such-index/simple/uv/ answered HTTP 404 Not Found; check indexUrl"),
     ("index-hangs", {"VERSION": UV_VERSION, "INDEXURL": INDEX + "/hang/simple", "_UV_USER_HTTP_TIMEOUT": "1"},
-     INDEX + "/hang/simple/uv/ after 4 attempts (timed out); no answer within 1 s per attempt"),
+     # 1 s instead of 30 s scales the page's limits to 2 s an attempt and 6 s in all: the backoff
+     # (1 s, then 2 s) leaves time for three attempts, then the 6 s are up.
+     INDEX + "/hang/simple/uv/ after 3 attempts (timed out: "),
     ("sha256-mismatch", {"VERSION": UV_VERSION, "INDEXURL": INDEX + "/badsha/simple"},
      "sha256 of {} is ".format(WHEEL_URL.format("badsha"))),
     ("no-wheel-for-this-platform", {"VERSION": UV_VERSION, "INDEXURL": INDEX + "/noplatform/simple"},

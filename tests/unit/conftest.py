@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import shutil
 import socket
+import ssl
 import stat
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import pytest
 
@@ -33,7 +36,13 @@ def sha256_hex(data: bytes) -> str:
 
 @dataclass
 class Reply:
-    """One canned answer. ``hang`` stalls before the status line, ``hang_body`` after the headers."""
+    """One canned answer. ``hang`` stalls before the status line, ``hang_body`` after the headers.
+
+    ``trickle`` sends the body one byte every that many seconds, after the headers (with
+    ``trickle_headers``, the status line and headers too): every read gets a byte long before a socket
+    timeout, so only a deadline on the whole fetch ends it. ``length`` replaces the Content-Length
+    header ("" sends none, so the body ends when the connection closes).
+    """
 
     status: int = 200
     body: bytes = b""
@@ -41,6 +50,10 @@ class Reply:
     headers: Dict[str, str] = field(default_factory=dict)
     hang: bool = False
     hang_body: bool = False
+    trickle: float = 0.0
+    trickle_headers: bool = False
+    length: Optional[str] = None
+    reason: Optional[str] = None  # the status line's reason phrase (default: the standard one)
 
 
 # A route is a list of replies served in order (the last one repeats), or a function of the
@@ -51,7 +64,7 @@ Route = Union[List[Reply], Callable[[Dict[str, str]], Reply]]
 class LocalIndex:
     """A threaded http.server on 127.0.0.1 with routes set per test, recording every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
         self.routes: Dict[str, Route] = {}
         self.requests: List[Tuple[str, Dict[str, str]]] = []
         self.release = threading.Event()  # set at teardown so hanging handlers end
@@ -65,26 +78,49 @@ class LocalIndex:
                 if reply.hang:
                     index.release.wait(10)
                     return
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.ctype)
-                self.send_header("Content-Length", str(len(reply.body)))
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
+                reason = self.responses.get(reply.status, ("",))[0] if reply.reason is None else reply.reason
+                head = ["{} {} {}".format(self.protocol_version, reply.status, reason), "Content-Type: " + reply.ctype]
+                length = str(len(reply.body)) if reply.length is None else reply.length
+                head += ["Content-Length: " + length] if length else []
+                head += ["{}: {}".format(key, value) for key, value in reply.headers.items()]
+                raw_head = "".join(line + "\r\n" for line in head + [""]).encode("latin-1")
+                if reply.trickle_headers:
+                    index.trickle(self.wfile, raw_head + reply.body, reply.trickle)
+                    return
+                self.wfile.write(raw_head)
                 if reply.hang_body:
                     self.wfile.flush()
                     index.release.wait(10)
                     return
-                self.wfile.write(reply.body)
+                if reply.trickle:
+                    index.trickle(self.wfile, reply.body, reply.trickle)
+                    return
+                try:
+                    self.wfile.write(reply.body)
+                except OSError:  # the client gave up (a size cap)
+                    pass
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:{}".format(self.server.server_address[1])
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = "{}://127.0.0.1:{}".format("https" if tls else "http", self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
+
+    def trickle(self, out: BinaryIO, data: bytes, interval: float) -> None:
+        """``data`` a byte at a time, ``interval`` seconds apart, until done, the client leaves or teardown."""
+        for i in range(len(data)):
+            try:
+                out.write(data[i:i + 1])
+                out.flush()
+            except OSError:
+                return
+            if self.release.wait(interval):
+                return
 
     def _reply(self, path: str, headers: Dict[str, str]) -> Reply:
         route = self.routes.get(path)
@@ -124,6 +160,32 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 def local_index(no_proxy: None) -> Iterator[LocalIndex]:
     """An index server on 127.0.0.1 with no routes yet (every path answers 404)."""
     server = LocalIndex().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throw-away self-signed certificate for 127.0.0.1 (cert.pem, key.pem); it is its own CA."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    where = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(where / "key.pem"),
+                    "-out", str(where / "cert.pem")], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return where
+
+
+@pytest.fixture
+def tls_index(no_proxy: None, test_ca: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalIndex]:
+    """Like local_index, over HTTPS (https://127.0.0.1:PORT); SSL_CERT_FILE trusts its certificate, so
+    create Fetchers after this fixture."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(test_ca / "cert.pem"), str(test_ca / "key.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca / "cert.pem"))
+    server = LocalIndex(tls=context).start()
     try:
         yield server
     finally:

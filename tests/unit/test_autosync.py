@@ -133,3 +133,18 @@ def test_as_root_an_unrecorded_uv_is_looked_up_in_system_directories_only(tmp_pa
     monkeypatch.setenv("PATH", "{}:{}".format(tmp_path, os.environ["PATH"]))
     assert autosync.uv_binary({}, 0) != str(planted)
     assert autosync.uv_binary({}, 1000) == str(planted)
+
+
+def test_a_workspace_name_cannot_forge_a_line_or_reach_the_terminal(tmp_path, fake_uv, monkeypatch, capsys) -> None:
+    # A folder name is the user's (or a cloned repository's): a newline, escapes, a byte that is not UTF-8.
+    workspace = tmp_path / os.fsdecode(b"ws\nuv-user: the environment is in sync\x1b[2J\xff")
+    workspace.mkdir()
+    (workspace / "pyproject.toml").write_text("")
+    monkeypatch.setenv("FAKE_UV_EXIT", "2")
+    logged = []
+    assert autosync.run(str(workspace), "always", True, logged.append) == 0
+    lines = logged + capsys.readouterr().err.splitlines()
+    assert all(line.isprintable() and line.isascii() for line in lines), lines
+    assert all(line.startswith("uv-user:") for line in capsys.readouterr().err.splitlines())
+    shown = "ws\\nuv-user: the environment is in sync\\x1b[2J\\xff"
+    assert any(shown in line for line in logged) and shown in lines[-1]

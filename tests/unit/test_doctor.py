@@ -683,3 +683,41 @@ def test_doctor_fix_repairs_ownership_then_passes(tmp_path, fake_uv):
     assert "re-owned 1 of" in fixed.stderr
     assert os.lstat(str(stray)).st_uid == 0
     assert run_doctor(tree).returncode == 0
+
+
+# ----------------------------------------------------------------------------- hostile values
+
+# Environment values, link targets, pyvenv.cfg and file names are the user's (or a cloned repository's):
+# a newline would forge a line, escapes would reach the terminal, a byte that is not UTF-8 crashes print.
+H = "/x\nuv-user: doctor: no problems\x1b[2J" + os.fsdecode(b"\xff")
+
+
+def hostile_facts() -> List[DoctorFacts]:
+    """One set of facts per way a hostile value reaches a message."""
+    outside = with_env(UV_PROJECT_ENVIRONMENT=H, VIRTUAL_ENV=H + "2", UV_LINK_MODE="copy" + H)
+    outside.cache_dir, outside.cache_dev = H, 7
+    relative = with_env(UV_PROJECT_ENVIRONMENT=H[1:], UV_CACHE_DIR=H)
+    relative.cache_dir, relative.cache_dev, relative.env_dev = H, 1, 2
+    return [
+        outside,
+        relative,
+        healthy(python_on_path=H, login_python=H),
+        healthy(interpreter=Interpreter(ENV, exists=True, python=ENV + "/bin/python", target=H)),
+        healthy(interpreter=Interpreter(ENV, exists=True, python=ENV + "/bin/python", target=H, resolves=True,
+                                        has_cfg=True, home=H)),
+        healthy(interpreter=Interpreter(ENV, exists=True, python=ENV + "/bin/python", target=H, resolves=True,
+                                        has_cfg=True, home=H, home_exists=True)),
+        healthy(uv_path=H, record={"uv_version": "0.1.0", "uv": H}),
+        healthy(uv_path=H, record={"uv_version": "0.9.30", "uv": H, "options": {"version": H}}),
+        healthy(uv_path=H, uv_version=""),
+        healthy(mount=Mount("/opt/uv-user", H, H)),
+        healthy(workspaces=[Workspace(H, "link", H), Workspace(H + "2", "dir")]),
+    ]
+
+
+@pytest.mark.parametrize("facts", hostile_facts())
+def test_hostile_values_are_shown_escaped_on_one_printable_line(facts):
+    findings = [f for f in check_all(facts) if f.check != "ownership"]  # repair's own, rewritten elsewhere
+    for line in doctor.render(findings, doctor.markers("ascii")) + [doctor.summary(findings)]:
+        assert line.isascii() and line.isprintable(), line
+    assert any("\\nuv-user: doctor: no problems\\x1b[2J\\xff" in f.message + f.fix for f in findings)

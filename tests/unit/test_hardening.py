@@ -9,6 +9,7 @@ containers are in tests/integration/test_hardening.py.
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from uv_user import apply, index, net, options, paths, repair, wheels
+from uv_user import apply, index, net, options, paths, repair, users, wheels
+from uv_user import versions as versions_mod
 from uv_user.errors import UvUserError
 from uv_user.index import fetch_project, validate_index_url
 from uv_user.net import Fetcher, url_problem
@@ -40,6 +42,7 @@ def no_sleep_fetcher(**kwargs) -> Fetcher:
 @pytest.mark.parametrize("raw, fragment", [
     ("http://[::1/simple", "is not a valid URL: Invalid IPv6 URL"),
     ("http://127.0.0.1:99999/simple", "is not a valid URL: Port out of range"),
+    ("http://127.0.0.1:{}/simple".format("9" * 5000), "is not a valid URL: Port out of range 0-65535; use"),
     ("http://127.0.0.1:abc/simple", "is not a valid URL: Port could not be cast"),
     ("http://127.0.0.1:0/simple", "it names port 0"),
     ("https://a..b/simple", "its host name 'a..b' is not a valid DNS name"),
@@ -114,7 +117,8 @@ def test_a_timeout_says_how_long_each_attempt_waited(local_index):
     with pytest.raises(UvUserError) as caught:
         fetch_project(no_sleep_fetcher(timeout=0.3, attempts=2), local_index.url + "/simple")
     line = caught.value.line()
-    assert "after 2 attempts (timed out); no answer within 0.3 s per attempt" in line
+    assert "the index page {}/simple/uv/ after 2 attempts (timed out: no data for 0.3 s); check".format(
+        local_index.url) in line
     assert len(local_index.requests) == 2
 
 
@@ -145,6 +149,49 @@ def test_a_redirect_to_plain_http_elsewhere_is_refused_not_followed(local_index)
     line = caught.value.line()
     assert "redirects to http://mirror.invalid/uv/, which uv-user refuses: it is plain HTTP" in line
     assert len(local_index.requests) == 1
+
+
+def test_an_https_index_that_redirects_to_plain_http_is_refused_even_to_loopback(tls_index, local_index):
+    # Plain HTTP to localhost is fine for a test index that is itself http://localhost; reached from
+    # an HTTPS index it is a downgrade: whoever answers on that port could serve any page and hashes.
+    tls_index.routes["/simple/uv/"] = [tls_index.reply(302, headers={"Location": local_index.url + "/simple/uv/"})]
+    local_index.routes["/simple/uv/"] = [local_index.reply(body=b'<a href="/p/' + X86.encode() + b'">x</a>')]
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(no_sleep_fetcher(), tls_index.url + "/simple")
+    assert caught.value.line() == (
+        "uv-user: {}/simple/uv/ redirects to {}/simple/uv/, which uv-user refuses: it would downgrade HTTPS to "
+        "plain HTTP; check indexUrl (nothing was changed)".format(tls_index.url, local_index.url))
+    assert len(tls_index.requests) == 1 and local_index.requests == []
+
+
+def test_an_https_index_is_read_over_tls_with_the_ca_from_ssl_cert_file(tls_index):
+    tls_index.routes["/simple/uv/"] = [tls_index.reply(body=b'<a href="/p/' + X86.encode() + b'">x</a>')]
+    files, _ = fetch_project(no_sleep_fetcher(), tls_index.url + "/simple")
+    assert [f.url for f in files] == [tls_index.url + "/p/" + X86]
+
+
+@pytest.mark.parametrize("page", [
+    '<a href="http://127.0.0.1:9/p/{x}#sha256={a}">x</a>',
+    '<base href="http://127.0.0.1:9/p/"><a href="{x}#sha256={a}">x</a>',
+    json.dumps({"files": [{"filename": X86, "url": "http://127.0.0.1:9/p/" + X86, "hashes": {"sha256": "a" * 64}}]}),
+])
+def test_an_https_page_that_links_a_uv_wheel_over_plain_http_is_refused(page):
+    body = page.replace("{x}", X86).replace("{a}", "a" * 64)
+    ctype = "application/json" if body.startswith("{") else "text/html"
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(_Served(body, ctype, "https://mirror.example/simple/uv/"), "https://mirror.example/simple")
+    assert caught.value.line() == (
+        "uv-user: https://mirror.example/simple/uv/ links {x} over plain HTTP (http://127.0.0.1:9/p/{x}); uv-user "
+        "never downgrades from HTTPS: fix the index's links or use another indexUrl (nothing was changed)".format(x=X86))
+
+
+def test_a_plain_http_loopback_page_may_link_plain_http_and_an_https_page_other_files(local_index):
+    page = '<a href="/p/{x}">x</a><a href="http://elsewhere.example/uv-0.9.30.tar.gz">sdist</a>'.format(x=X86)
+    files, _ = fetch_project(_Served(page, "text/html", local_index.url + "/simple/uv/"), local_index.url + "/simple")
+    assert files[0].url == local_index.url + "/p/" + X86
+    files, _ = fetch_project(_Served(page, "text/html", "https://mirror.example/simple/uv/"),
+                             "https://mirror.example/simple")
+    assert [f.url for f in files] == ["https://mirror.example/p/" + X86, "http://elsewhere.example/uv-0.9.30.tar.gz"]
 
 
 def test_a_loopback_index_is_never_sent_to_a_proxy_from_the_environment(local_index, closed_port, monkeypatch):
@@ -181,6 +228,107 @@ def test_an_html_page_cannot_smuggle_a_path_in_a_percent_encoded_file_name(local
     assert versions == set()  # not read as a uv wheel at all
     with pytest.raises(UvUserError, match="no uv 0.9.30 wheel fits this image"):
         wheels.select(files, "0.9.30", wheels.Platform("x86_64", "glibc", (2, 36)))
+
+
+# ============================================================================ any page, any option: a result or one line
+
+_HUGE = st.integers(min_value=4301, max_value=5000).map(lambda n: "9" * n)  # past int()'s digit limit
+_NUMBER = st.one_of(st.integers(min_value=0, max_value=20).map(str), st.text("0123456789", min_size=1, max_size=12),
+                    _HUGE)
+_VERSION = st.lists(_NUMBER, min_size=1, max_size=4).map(".".join)
+_TAG = st.one_of(st.builds("{}_{}_{}_{}".format, st.sampled_from(["manylinux", "musllinux"]), _NUMBER, _NUMBER,
+                           st.sampled_from(["x86_64", "aarch64", "x86_64\n"])),
+                 st.sampled_from(["manylinux2014_x86_64", "win_amd64"]), st.text(max_size=8))
+_FILENAME = st.one_of(st.builds("uv-{}-py3-none-{}.whl".format, _VERSION, _TAG), st.text(max_size=12),
+                      st.integers(), st.none(), st.lists(st.text(max_size=3), max_size=2))
+_URL = st.one_of(st.sampled_from(["../../p/uv.whl", "http://[::1/uv.whl", "https://files.example/uv.whl",
+                                  "http://127.0.0.1:1/uv.whl", "file:///etc/passwd", "http://x:" + "9" * 5000 + "/",
+                                  "//evil.example/uv.whl", "https://x/a#sha256=" + "a" * 64]),
+                 st.text(max_size=12), st.integers())
+_HASHES = st.one_of(st.none(), st.text(max_size=4), st.dictionaries(
+    st.sampled_from(["sha256", "md5"]), st.one_of(st.just("a" * 64), st.just("a" * 64 + "\n"), st.integers()),
+    max_size=2))
+_ENTRY = st.one_of(st.fixed_dictionaries({"filename": _FILENAME, "url": _URL},
+                                         optional={"hashes": _HASHES, "yanked": st.one_of(st.booleans(), st.text())}),
+                   st.integers(), st.text(max_size=4), st.none())
+_JSON_PAGE = st.builds(lambda files, versions: json.dumps({"files": files, "versions": versions}),
+                       st.one_of(st.lists(_ENTRY, max_size=6), st.integers(), st.none()),
+                       st.one_of(st.none(), st.lists(st.one_of(_VERSION, st.integers(), st.none()), max_size=4)))
+_ANCHOR = st.builds('<a href="{}{}"{}>{}</a>'.format,
+                    st.one_of(_URL.filter(lambda u: isinstance(u, str)).map(lambda u: u.replace('"', "")),
+                              _FILENAME.filter(lambda f: isinstance(f, str)).map(lambda f: f.replace('"', ""))),
+                    st.sampled_from(["", "#sha256=" + "a" * 64, "#md5=0", "#sha256=" + "a" * 64 + "&#10;"]),
+                    st.sampled_from(["", " data-yanked", ' title="&#' + "9" * 5000 + ';"']),
+                    st.sampled_from(["x", "&#" + "9" * 5000 + ";", "&#x110000;", "&amp"]))
+_HTML_PAGE = st.one_of(st.lists(_ANCHOR, max_size=6).map("".join), st.text(max_size=60),
+                       st.builds('<base href="{}">{}'.format, _URL.filter(lambda u: isinstance(u, str)),
+                                 st.lists(_ANCHOR, max_size=3).map("".join)))
+PLATFORMS = [wheels.Platform("x86_64", "glibc", (2, 36)), wheels.Platform("aarch64", "musl", (1, 2))]
+
+
+class _Served:
+    """A fetcher whose index page is whatever the test says."""
+
+    def __init__(self, body: str, ctype: str, url: str) -> None:
+        self.page = (body, ctype, url)
+
+    def text(self, url: str, accept: str):
+        return self.page
+
+
+def _whole_choice(body: str, ctype: str, page_url: str = "https://mirror.example/simple/uv/") -> None:
+    """Everything uv-user does with an index page up to the wheel it would download."""
+    files, versions = fetch_project(_Served(body, ctype, page_url), "https://mirror.example/simple")
+    for spec in ("latest", "0.13", "0.13.9", "1." + "9" * 6):
+        try:
+            version = versions_mod.choose(versions_mod.parse_spec(spec), sorted(versions))
+        except UvUserError:
+            continue
+        for platform in PLATFORMS:
+            try:
+                wheels.select(files, version, platform)
+            except UvUserError:
+                pass
+
+
+def _result_or_one_line(run) -> None:
+    try:
+        run()
+    except UvUserError as exc:
+        line = exc.line()
+        assert line.startswith("uv-user: ") and all(32 <= ord(c) < 127 for c in line), line
+
+
+@settings(deadline=None, max_examples=300)
+@given(_JSON_PAGE, st.sampled_from([index.JSON_TYPE, "application/json"]))
+@example('{"files": [], "versions": [1' + "0" * 5000 + "]}", index.JSON_TYPE)
+@example('{"files": ' + "[" * 50000 + "]" * 50000 + "}", index.JSON_TYPE)
+@example(json.dumps({"files": [{"filename": "uv-1.{}.0-py3-none-manylinux_2_17_x86_64.whl".format("9" * 5000),
+                                "url": "u.whl", "hashes": {"sha256": "a" * 64}}]}), index.JSON_TYPE)
+def test_any_json_page_ends_in_a_choice_or_one_line(body, ctype):
+    _result_or_one_line(lambda: _whole_choice(body, ctype))
+
+
+@settings(deadline=None, max_examples=300)
+@given(_HTML_PAGE)
+@example('<a href="uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl" title="&#' + "9" * 5000 + ';">x</a>')
+@example('<a href="uv-0.13.9-py3-none-manylinux_{}_17_x86_64.whl">x</a>'.format("9" * 5000))
+def test_any_html_page_ends_in_a_choice_or_one_line(body):
+    _result_or_one_line(lambda: _whole_choice(body, "text/html"))
+
+
+_OPTION_TEXT = st.one_of(st.text(max_size=24), _VERSION, _HUGE,
+                         st.builds("https://x:{}/simple".format, _NUMBER), st.builds("{}\n{}".format,
+                                                                                     _VERSION, _VERSION))
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.dictionaries(st.sampled_from(["VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE",
+                                        "SHELLCOMPLETION", "AUTOSYNC"]), _OPTION_TEXT))
+@example({"VERSION": "1." + "9" * 5000})
+@example({"INDEXURL": "https://x:" + "9" * 5000 + "/simple"})
+def test_any_option_values_even_absurd_numbers_read_or_fail_with_one_line(env):
+    _result_or_one_line(lambda: options.read(env))
 
 
 # ============================================================================ install: nothing written on refusal
@@ -397,3 +545,72 @@ def test_two_repairs_at_once_both_succeed_and_the_tree_is_right(hostile):
         proc.stderr.close()
     assert results == [(0, b""), (0, b"")]
     assert all(owner(Path(b) / n) == (0, 0) for b, ds, fs in os.walk(tree) for n in ds + fs)
+
+
+# ============================================================================ hostile text in messages
+
+# What a hostile index, option value or file name may carry: a newline that would start a forged
+# "uv-user:" line, terminal escapes, a byte that is not UTF-8 (print raises on it under a UTF-8 locale).
+FORGED = "\nuv-user: done, all fine\x1b[2J\x1b]0;title\x07"
+NOT_UTF8 = os.fsdecode(b"\xff")
+
+
+def one_printable_line(line: str) -> bool:
+    return all(32 <= ord(c) < 127 for c in line)
+
+
+def test_an_http_reason_phrase_cannot_forge_a_line_or_reach_the_terminal(local_index):
+    local_index.routes["/simple/uv/"] = [local_index.reply(404, reason="Not Found\ruv-user: fine\x1b[2J\xff")]
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(no_sleep_fetcher(), local_index.url + "/simple")
+    line = caught.value.line()
+    assert one_printable_line(line), line
+    assert "answered HTTP 404 Not Found\\ruv-user: fine\\x1b[2J\\xff; check indexUrl" in line
+
+
+def test_a_redirect_location_with_escapes_reaches_the_message_percent_encoded(local_index):
+    # urllib percent-encodes a Location before anything sees it; this keeps it that way.
+    local_index.routes["/simple/uv/"] = [local_index.reply(302, headers={"Location": "ftp://evil.example/\x1b[2J\xff"})]
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(no_sleep_fetcher(), local_index.url + "/simple")
+    line = caught.value.line()
+    assert one_printable_line(line), line
+    assert "redirects to ftp://evil.example/%1B[2J%FF, which uv-user refuses" in line
+
+
+def test_a_wheel_url_with_escapes_is_shown_escaped():
+    page = '<a href="http://127.0.0.1:9/p/\x1b[31m\u2028/{}#sha256={}">x</a>'.format(X86, "a" * 64)
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(_Served(page, "text/html", "https://mirror.example/simple/uv/"), "https://mirror.example/simple")
+    line = caught.value.line()
+    assert one_printable_line(line), line
+    assert "(http://127.0.0.1:9/p/\\x1b[31m\\u2028/{})".format(X86) in line
+
+
+@pytest.mark.parametrize("env, shown_value", [
+    ({"VERSION": "0.13" + FORGED}, "version '0.13\\nuv-user: done, all fine\\x1b[2J\\x1b]0;title\\x07' is not"),
+    ({"USERNAME": "bad" + NOT_UTF8}, "username 'bad\\xff' is not a valid user name"),
+    ({"SYSTEMCERTS": "caf\u00e9"}, "systemCerts 'caf\\xe9' is not a boolean"),
+    ({"AUTOSYNC": "lock" + FORGED}, "autoSync 'lock\\nuv-user: done"),
+    ({"INDEXURL": "ftp://x/" + NOT_UTF8}, "indexUrl 'ftp://x/\\xff' is not an http(s) URL"),
+])
+def test_an_option_value_is_shown_escaped_on_one_line(env, shown_value):
+    with pytest.raises(UvUserError) as caught:
+        users.resolve(options.read(env).username, "", [])
+    line = caught.value.line()
+    assert one_printable_line(line), line
+    assert shown_value in line
+
+
+def test_the_hidden_timeout_variable_is_shown_escaped():
+    with pytest.raises(UvUserError) as caught:
+        net.timeout_from({net.TIMEOUT_ENV: "1" + FORGED})
+    assert one_printable_line(caught.value.line())
+    assert "_UV_USER_HTTP_TIMEOUT='1\\nuv-user: done" in caught.value.line()
+
+
+def test_any_message_prints_as_one_line_whatever_it_carries():
+    # The last line of defence, for a value some future message forgets to pass through shown().
+    line = UvUserError("index says" + FORGED + NOT_UTF8).line()
+    assert one_printable_line(line), line
+    assert line.startswith("uv-user: index says\\nuv-user: done")

@@ -8,6 +8,7 @@ import pytest
 
 from uv_user.errors import UvUserError
 from uv_user.index import parse_html, parse_json, project_url, validate_index_url
+from uv_user.text import quoted
 
 PAGE = "https://mirror.example/simple/uv/"
 X86 = "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
@@ -194,7 +195,7 @@ def test_validate_index_url_refuses_non_https_and_shell_text_naming_it(raw):
         validate_index_url(raw)
     line = caught.value.line()
     assert line.startswith("uv-user: indexUrl ")
-    assert repr(raw) in line
+    assert quoted(raw) in line
 
 
 @pytest.mark.parametrize("raw", ["http://127.0.0.1.nip.example/simple", "http://127.attacker.example/simple"])
@@ -206,3 +207,52 @@ def test_validate_index_url_refuses_plain_http_to_dns_names_that_merely_start_wi
 def test_project_url_appends_the_uv_project_once():
     assert project_url("https://pypi.org/simple") == "https://pypi.org/simple/uv/"
     assert project_url("https://pypi.org/simple/") == "https://pypi.org/simple/uv/"
+
+
+# ----------------------------------------------------------------------------- hostile pages
+
+HUGE = "9" * 5000  # past Python's int-conversion limit (4300 digits): int() raises ValueError
+
+
+@pytest.mark.parametrize("entry", [
+    {"filename": 5, "url": X86},
+    {"filename": [X86], "url": X86},
+    {"filename": X86, "url": "http://[::1/" + X86},  # urljoin raises "Invalid IPv6 URL"
+])
+def test_parse_json_skips_entries_it_cannot_read(entry):
+    good = {"filename": MUSL, "url": MUSL, "hashes": {"sha256": SHA_A}}
+    files, versions = parse_json(json_page([entry, good]), PAGE)
+    assert [f.filename for f in files] == [MUSL]
+    assert versions == {"0.13.9"}
+
+
+def test_parse_json_reads_a_page_with_an_absurd_number_as_if_it_were_absent():
+    text = '{"files": [{"filename": "%s", "url": "%s", "size": 1%s}], "versions": [1%s, "0.13.9"]}' % (
+        MUSL, MUSL, HUGE, HUGE)
+    files, versions = parse_json(text, PAGE)
+    assert [f.filename for f in files] == [MUSL]
+    assert versions == {"0.13.9"}
+
+
+def test_parse_json_refuses_a_page_nested_too_deep_for_the_parser():
+    with pytest.raises(UvUserError, match="is not a valid PEP 691 JSON page"):
+        parse_json('{"files": ' + "[" * 100000 + "]" * 100000 + "}", PAGE)
+
+
+def test_parse_json_takes_no_sha256_with_a_trailing_newline():
+    files, _ = parse_json(json_page([{"filename": X86, "url": X86, "hashes": {"sha256": SHA_A + "\n"}}]), PAGE)
+    assert files[0].sha256 == ""
+
+
+def test_parse_html_skips_a_link_it_cannot_read():
+    page = '<a href="http://[::1/{x}">x</a><a href="{m}#sha256={a}">m</a>'.format(x=X86, m=MUSL, a=SHA_A)
+    files, _ = parse_html(page, PAGE)
+    assert [f.filename for f in files] == [MUSL]
+
+
+@pytest.mark.parametrize("ref", ["&#" + HUGE + ";", "&#" + HUGE, "&#000000000065;"])
+def test_parse_html_reads_an_absurd_character_reference_as_a_replacement_character(ref):
+    page = '<a href="{m}#sha256={a}" title="{r}">{r}</a>'.format(m=MUSL, a=SHA_A, r=ref)
+    files, versions = parse_html(page, PAGE)
+    assert [f.filename for f in files] == [MUSL]
+    assert versions == {"0.13.9"}

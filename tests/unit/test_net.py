@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+import time
 
 import pytest
 
+from uv_user import net
 from uv_user.errors import UvUserError
 from uv_user.index import JSON_TYPE, fetch_project
 from uv_user.net import Fetcher, check_sha256
@@ -113,7 +116,7 @@ def test_fetch_project_unreachable_port_fails_after_all_attempts(closed_port):
     with pytest.raises(UvUserError) as caught:
         fetch_project(fetcher, url)
     line = caught.value.line()
-    assert line.startswith("uv-user: could not reach {}/uv/ after 2 attempts".format(url))
+    assert line.startswith("uv-user: could not fetch the index page {}/uv/ after 2 attempts".format(url))
     assert "refused" in line.lower()
     assert slept == [1.0]
 
@@ -123,13 +126,13 @@ def test_fetch_project_times_out_on_a_server_that_never_answers(local_index):
     fetcher, _ = no_sleep_fetcher(timeout=0.5, attempts=1)
     with pytest.raises(UvUserError) as caught:
         fetch_project(fetcher, local_index.url + "/simple")
-    assert "after 1 attempts (timed out)" in caught.value.line()
+    assert "after 1 attempt (timed out: no data for 0.5 s); check the network" in caught.value.line()
 
 
 def test_fetch_project_times_out_on_a_server_that_stalls_after_its_headers(local_index):
     local_index.routes["/simple/uv/"] = [local_index.reply(body=json_body(), ctype=JSON_TYPE, hang_body=True)]
     fetcher, _ = no_sleep_fetcher(timeout=0.5, attempts=1)
-    with pytest.raises(UvUserError, match="timed out"):
+    with pytest.raises(UvUserError, match=r"after 1 attempt \(timed out: no data for 0\.5 s\)"):
         fetch_project(fetcher, local_index.url + "/simple")
 
 
@@ -175,3 +178,114 @@ def test_check_sha256_compares_case_insensitively_and_refuses_an_empty_expectati
     check_sha256("u", "ab" * 32, "AB" * 32)
     with pytest.raises(UvUserError, match="the index says ;"):
         check_sha256("u", "ab" * 32, "")
+
+
+# ----------------------------------------------------------------------------- time limits
+
+def test_a_page_that_trickles_in_is_cut_off_at_the_deadline_for_one_attempt(local_index):
+    # A byte every 20 ms: no read ever waits near the 0.5 s socket timeout, so only a deadline on the
+    # whole fetch ends it (the page would take 4 s).
+    local_index.routes["/simple/uv/"] = [local_index.reply(body=HTML_BODY[:200].ljust(200), trickle=0.02)]
+    fetcher, _ = no_sleep_fetcher(timeout=0.5, attempts=1)
+    start = time.monotonic()
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(fetcher, local_index.url + "/simple")
+    assert time.monotonic() - start < 2.5
+    assert caught.value.line() == (
+        "uv-user: could not fetch the index page {}/simple/uv/ after 1 attempt (timed out: still incomplete after "
+        "1 s); check the network, HTTPS_PROXY/NO_PROXY and indexUrl (nothing was changed)".format(local_index.url))
+
+
+@pytest.mark.parametrize("server, headers_too", [("local_index", True), ("tls_index", False), ("tls_index", True)])
+def test_trickling_headers_and_tls_bodies_are_cut_off_too(request, server, headers_too):
+    index = request.getfixturevalue(server)
+    index.routes["/simple/uv/"] = [index.reply(body=HTML_BODY, trickle=0.02, trickle_headers=headers_too)]
+    fetcher, _ = no_sleep_fetcher(timeout=0.5, attempts=1)
+    start = time.monotonic()
+    with pytest.raises(UvUserError, match=r"after 1 attempt \(timed out: still incomplete after 1 s\)"):
+        fetch_project(fetcher, index.url + "/simple")
+    assert time.monotonic() - start < 2.5
+
+
+def test_a_wheel_that_trickles_in_is_cut_off_and_retried_within_the_overall_limit(local_index):
+    local_index.routes["/packages/uv.whl"] = [local_index.reply(body=PAYLOAD, trickle=0.02)]
+    wheel = net.Limits("the uv wheel", attempt_seconds=0.4, total_seconds=1.0, max_bytes=1 << 20)
+    fetcher, _ = no_sleep_fetcher(attempts=5, wheel=wheel, backoff=0.0)
+    start = time.monotonic()
+    with pytest.raises(UvUserError) as caught:
+        fetcher.download(local_index.url + "/packages/uv.whl", io.BytesIO(), SHA)
+    assert time.monotonic() - start < 2.0
+    line = caught.value.line()
+    assert line.startswith("uv-user: could not fetch the uv wheel {}/packages/uv.whl after ".format(local_index.url))
+    # The last attempt gets what is left of the second.
+    assert re.search(r"\(timed out: still incomplete after 0\.[0-9]+ s; gave up at the 1 s limit for the uv wheel\); ",
+                     line), line
+    assert len(local_index.requests) in (2, 3)  # 0.4 + 0.4 + what is left: never all 5
+
+
+def test_the_time_limits_default_to_the_documented_ones_and_the_hidden_variable_scales_them(monkeypatch):
+    monkeypatch.delenv(net.TIMEOUT_ENV, raising=False)
+    fetcher = net.Fetcher()
+    assert (fetcher.timeout, fetcher.page, fetcher.wheel) == (30.0, net.PAGE, net.WHEEL)
+    assert (net.PAGE.attempt_seconds, net.PAGE.total_seconds) == (60.0, 180.0)
+    assert (net.WHEEL.attempt_seconds, net.WHEEL.total_seconds) == (600.0, 1200.0)
+    monkeypatch.setenv(net.TIMEOUT_ENV, "1.5")
+    fetcher = net.Fetcher()
+    assert fetcher.timeout == 1.5
+    assert (fetcher.page.attempt_seconds, fetcher.page.total_seconds, fetcher.page.max_bytes) == (
+        3.0, 9.0, net.PAGE.max_bytes)
+    assert (fetcher.wheel.attempt_seconds, fetcher.wheel.total_seconds) == (30.0, 60.0)
+
+
+# ----------------------------------------------------------------------------- size caps
+
+
+def test_a_page_larger_than_the_cap_is_refused_by_what_actually_arrives(local_index):
+    # No Content-Length: the body ends when the connection closes, so only counting can refuse it.
+    local_index.routes["/simple/uv/"] = [local_index.reply(body=HTML_BODY + b" " * 5000, length="")]
+    page = net.Limits("the index page", 5.0, 5.0, max_bytes=1000)
+    fetcher, _ = no_sleep_fetcher(page=page)
+    with pytest.raises(UvUserError) as caught:
+        fetch_project(fetcher, local_index.url + "/simple")
+    assert caught.value.line() == (
+        "uv-user: the index page {}/simple/uv/ is larger than 1000 bytes, the most uv-user reads for it (more "
+        "arrived); check indexUrl (nothing was changed)".format(local_index.url))
+    assert len(local_index.requests) == 1  # not retried: the same page would be as large
+
+
+@pytest.mark.parametrize("length, shown", [("2000", "Content-Length: 2000"),
+                                           ("9" * 5000, "Content-Length: a 5000-digit number")])
+def test_a_wheel_whose_content_length_exceeds_the_cap_is_refused_before_reading(local_index, length, shown):
+    local_index.routes["/packages/uv.whl"] = [local_index.reply(body=b"x", length=length, hang_body=True)]
+    wheel = net.Limits("the uv wheel", 5.0, 5.0, max_bytes=1000)
+    fetcher, _ = no_sleep_fetcher(wheel=wheel)
+    start = time.monotonic()
+    with pytest.raises(UvUserError) as caught:
+        fetcher.download(local_index.url + "/packages/uv.whl", io.BytesIO(), SHA)
+    assert time.monotonic() - start < 2.0  # the body (that never comes) was not waited for
+    assert caught.value.line() == (
+        "uv-user: the uv wheel {}/packages/uv.whl is larger than 1000 bytes, the most uv-user reads for it ({}); "
+        "check indexUrl (nothing was changed)".format(local_index.url, shown))
+
+
+def test_the_default_caps_are_generous_for_uv():
+    assert net.PAGE.max_bytes == 64 << 20  # PyPI's uv page is a few MB
+    assert net.WHEEL.max_bytes == 256 << 20  # uv wheels are about 20 MB
+
+
+def test_a_body_shorter_than_its_content_length_is_retried(local_index):
+    local_index.routes["/simple/uv/"] = [local_index.reply(body=HTML_BODY, length=str(len(HTML_BODY) + 10)),
+                                         local_index.reply(body=HTML_BODY)]
+    fetcher, slept = no_sleep_fetcher()
+    files, _ = fetch_project(fetcher, local_index.url + "/simple")
+    assert [f.filename for f in files] == [MUSL]
+    assert len(local_index.requests) == 2
+
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "12abc", "-5", "1e9"])  # "\u00b2".isdigit() is True, int() refuses it
+def test_a_content_length_that_is_not_a_number_is_ignored(local_index, length):
+    local_index.routes["/simple/uv/"] = [local_index.reply(body=HTML_BODY, length=length)]
+    fetcher, _ = no_sleep_fetcher()
+    files, _ = fetch_project(fetcher, local_index.url + "/simple")
+    assert [f.filename for f in files] == [MUSL]

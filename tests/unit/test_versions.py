@@ -130,3 +130,29 @@ def test_junk_is_either_a_spec_or_a_uv_user_error(raw):
         return
     # Whatever is accepted can only ever be a keyword or plain dotted digits: nothing a shell cares about.
     assert re.fullmatch(r"latest|none|[0-9]+(\.[0-9]+){1,2}(\.\*)?", spec.describe())
+
+
+# ----------------------------------------------------------------------------- absurd numbers
+
+HUGE = "9" * 5000  # past Python's int-conversion limit (4300 digits): int() raises ValueError
+
+
+@pytest.mark.parametrize("raw", ["1." + HUGE, HUGE + ".0.0", "0.13." + HUGE, "1234567.0"])
+def test_a_version_option_with_an_absurd_number_is_one_line(raw):
+    with pytest.raises(UvUserError) as caught:
+        parse_spec(raw)
+    assert caught.value.line().startswith("uv-user: version ")
+
+
+@pytest.mark.parametrize("available", [
+    ["0.13.9", "1." + HUGE],
+    ["0.13.9", HUGE + ".0.0", "0." + HUGE + ".1"],
+    ["0.13.9", "1234567890.0.0"],  # ten digits: no uv release is numbered like that
+    ["0.13.9", "1.2.3\n"],
+])
+def test_index_versions_with_absurd_numbers_are_ignored(available):
+    assert choose(parse_spec("latest"), available) == "0.13.9"
+
+
+def test_release_components_of_up_to_nine_digits_still_count():
+    assert choose(parse_spec("latest"), ["0.13.9", "0.999999999.0"]) == "0.999999999.0"

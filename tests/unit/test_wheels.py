@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from uv_user.errors import UvUserError
-from uv_user.wheels import Platform, WheelFile, normalize_arch, select
+from uv_user.wheels import Platform, WheelFile, normalize_arch, parse_wheel_name, select
 
 UV_0_13_9 = [
     "uv-0.13.9-py3-none-linux_armv6l.whl",
@@ -118,3 +118,28 @@ def test_select_ignores_other_versions_and_other_projects():
 ])
 def test_normalize_arch_folds_uname_spellings_onto_wheel_tags(machine, arch):
     assert normalize_arch(machine) == arch
+
+
+# ----------------------------------------------------------------------------- names from a hostile index
+
+HUGE = "9" * 5000  # past Python's int-conversion limit (4300 digits): int() raises ValueError
+
+
+@pytest.mark.parametrize("tag", [
+    "manylinux_{}_17_x86_64".format(HUGE),
+    "musllinux_1_{}_x86_64".format(HUGE),
+    "manylinux_1234567890_17_x86_64",  # ten digits: no libc is numbered like that
+])
+def test_a_tag_with_an_absurd_libc_version_is_ignored_not_a_crash(tag):
+    with pytest.raises(UvUserError, match="no uv 0.13.9 wheel fits"):
+        select(files([PREFIX + tag + ".whl"]), "0.13.9", Platform("x86_64", "glibc", (2, 36)))
+
+
+@pytest.mark.parametrize("name", [
+    PREFIX + "manylinux_2_17_x86_64\n.whl",  # a newline would forge a second line in the plan
+    PREFIX + "manylinux_2_17_x86_64\x1b[31m.whl",
+    PREFIX + "manylinux_2_17_x86_64 .whl",
+    "uv-0.13.9\u00e9-py3-none-manylinux_2_17_x86_64.whl",
+])
+def test_a_file_name_with_characters_no_wheel_name_has_is_not_a_wheel(name):
+    assert parse_wheel_name(name) is None

@@ -15,6 +15,7 @@ from .errors import UvUserError
 from .net import Fetcher
 from .plan import Plan
 from .facts import uv_version
+from .text import shown
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 def write_atomic(path: str, content: str, mode: int = 0o644) -> None:
@@ -52,7 +53,7 @@ def install_uv(plan: Plan, fetcher: Fetcher, log) -> None:
     staging = ""
     try:
         archive = os.path.join(download, "uv.whl")  # never the index's file name: it is not a path
-        log("downloading " + wheel.url)
+        log("downloading " + shown(wheel.url))
         with open(archive, "wb") as out:
             fetcher.download(wheel.url, out, wheel.sha256)
         os.makedirs(paths.BIN_DIR, exist_ok=True)
@@ -86,9 +87,10 @@ def extract_binaries(archive: str, version: str, into: str, filename: str = "") 
                 os.chmod(target, 0o755)
                 found[name] = target
     except zipfile.BadZipFile:
-        raise UvUserError("{} is not a valid wheel; check indexUrl".format(filename or os.path.basename(archive)))
+        raise UvUserError("{} is not a valid wheel; check indexUrl".format(
+            shown(filename or os.path.basename(archive))))
     if "uv" not in found:
-        raise UvUserError("{} has no uv binary; check indexUrl".format(filename or os.path.basename(archive)))
+        raise UvUserError("{} has no uv binary; check indexUrl".format(shown(filename or os.path.basename(archive))))
     return found
 
 
@@ -219,7 +221,7 @@ def check_tree() -> None:
     for directory in (paths.ROOT, paths.VENV, paths.CACHE, paths.PYTHONS):
         if os.path.islink(directory):
             raise UvUserError("{} is a symlink (to {}); uv-user never writes through links: remove it from the "
-                              "image and rebuild".format(directory, os.readlink(directory)))
+                              "image and rebuild".format(directory, shown(os.readlink(directory))))
 
 
 def make_dirs(plan: Plan) -> None:

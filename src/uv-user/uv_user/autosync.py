@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,7 @@ def recorded_mode(record: Dict[str, object]) -> str:
 
 
 def failure_block(command: str, workspace: str, code: int) -> List[str]:
+    """The loud report of a failed sync; the workspace is the user's folder name, so it is shown escaped."""
     return [
         "uv-user: " + "-" * 68,
         "uv-user: autoSync FAILED: `{}` exited {} in {}".format(command, code, shown(workspace)),
@@ -62,7 +64,7 @@ def failure_block(command: str, workspace: str, code: int) -> List[str]:
         "uv-user: the container was still created and your own lifecycle commands still run.",
         "uv-user: diagnose: uv-user doctor",
         "uv-user: " + "-" * 68,
-        "uv-user: fix the project, then rerun: cd {} && {}".format(shown(workspace), command),
+        "uv-user: fix the project, then rerun: cd {} && {}".format(shown(shlex.quote(workspace)), command),
     ]
 
 

@@ -192,18 +192,18 @@ def check_project_env(facts: DoctorFacts) -> Finding:
                        "environment), or rebuild the container with the feature".format(default))
     if not value.startswith("/"):
         return Finding("env", FAIL, "UV_PROJECT_ENVIRONMENT={} is relative: uv puts the env inside the project "
-                       "(the workspace)".format(value),
+                       "(the workspace)".format(shown(value)),
                        "export UV_PROJECT_ENVIRONMENT={} (or another absolute path under {})".format(default, root))
     env = normalize(value)
     if env == default:
         return Finding("env", OK, "uv syncs {} (UV_PROJECT_ENVIRONMENT)".format(env))
     if is_within(env, root):
         return Finding("env", WARN, "uv syncs {}, not the default {}; `python` on PATH stays the default "
-                       "env's".format(env, default),
+                       "env's".format(shown(env), default),
                        "run this project's commands with `uv run` (or unset UV_PROJECT_ENVIRONMENT for the "
                        "default env)")
     return Finding("env", WARN, "uv syncs {}, outside {}: not on the volume (lost on rebuild) and not re-owned "
-                   "at start".format(env, root),
+                   "at start".format(shown(env), root),
                    "export UV_PROJECT_ENVIRONMENT={}/envs/NAME (any path under {})".format(root, root))
 
 
@@ -212,12 +212,13 @@ def check_virtual_env(facts: DoctorFacts) -> Finding:
     env, value = project_env(facts), facts.env.get("VIRTUAL_ENV", "")
     if not value:
         return Finding("VIRTUAL_ENV", WARN, "VIRTUAL_ENV is not set: `uv pip install` finds no environment "
-                       "outside a project", "export VIRTUAL_ENV=" + env)
+                       "outside a project", "export VIRTUAL_ENV=" + shown(env))
     if normalize(value) == env:
         return Finding("VIRTUAL_ENV", OK, "VIRTUAL_ENV agrees: `uv pip install` and `uv sync` use the same env")
     return Finding("VIRTUAL_ENV", FAIL, "VIRTUAL_ENV={} but uv syncs {}: `uv pip install` goes to one, `uv sync` "
-                   "to the other (uv warns it \"does not match the project environment path\")".format(value, env),
-                   "run `deactivate` if you activated another env, else export VIRTUAL_ENV=" + env)
+                   "to the other (uv warns it \"does not match the project environment path\")".format(
+                       shown(value), shown(env)),
+                   "run `deactivate` if you activated another env, else export VIRTUAL_ENV=" + shown(env))
 
 
 # Directories that commonly come before the environment's bin with a python of their own, and who puts
@@ -261,7 +262,7 @@ def _shadow(found: str, path: str, facts: DoctorFacts) -> str:
 def _path_finding(name: str, found: str, path: str, facts: DoctorFacts, where: str, fix: str) -> Finding:
     env, default = project_env(facts), facts.default_env
     if _is_python_of(found, env) or _is_python_of(found, default):
-        return Finding(name, OK, "`python` {} is the env's ({})".format(where, normalize(found)))
+        return Finding(name, OK, "`python` {} is the env's ({})".format(where, shown(normalize(found))))
     if facts.interpreter.exists and not facts.interpreter.resolves:
         # PATH may be right: lookups just skip the env's dangling bin/python.
         return Finding(name, FAIL, "`python` {} is {}: the env's own bin/python is broken".format(
@@ -345,16 +346,16 @@ def check_link_mode(facts: DoctorFacts) -> Finding:
     if facts.env.get("UV_NO_CACHE", "").strip().lower() in ("1", "true", "yes", "on"):
         return Finding("link mode", OK, "uv's cache is off (UV_NO_CACHE): nothing to link")
     if mode and mode != "hardlink":
-        return Finding("link mode", OK, "UV_LINK_MODE={}: uv does not try to hardlink".format(mode))
+        return Finding("link mode", OK, "UV_LINK_MODE={}: uv does not try to hardlink".format(shown(mode)))
     if facts.env_dev is None or facts.cache_dev is None:
         return Finding("link mode", OK, "not checked: neither {} nor a parent exists".format(
-            env if facts.env_dev is None else facts.cache_dir))
+            shown(env if facts.env_dev is None else facts.cache_dir)))
     if facts.env_dev == facts.cache_dev:
         return Finding("link mode", OK, "the env and uv's cache ({}) share a filesystem: uv hardlinks".format(
-            facts.cache_dir))
+            shown(facts.cache_dir)))
     return Finding("link mode", WARN, "the env ({}) and uv's cache ({}) are on different filesystems: uv falls "
                    "back to copying, slower and with a \"Failed to hardlink files\" warning".format(
-                       env, facts.cache_dir),
+                       shown(env), shown(facts.cache_dir)),
                    "export UV_CACHE_DIR={}/cache (next to the env), or UV_LINK_MODE=copy to silence it".format(
                        normalize(facts.root)))
 
@@ -362,20 +363,21 @@ def check_link_mode(facts: DoctorFacts) -> Finding:
 def check_interpreter(facts: DoctorFacts) -> Finding:
     """The env's bin/python and pyvenv.cfg home must exist; a rebuild on a new base image can orphan them."""
     it = facts.interpreter
+    env, python, target, home = shown(it.env), shown(it.python), shown(it.target), shown(it.home)
     fix = "run `uv sync` in your project (uv recreates an env whose interpreter is gone), or `uv venv --clear {}`"
     if not it.exists:
-        return Finding("interpreter", WARN, "no environment at {} yet".format(it.env),
+        return Finding("interpreter", WARN, "no environment at {} yet".format(env),
                        "run `uv sync` in your project (it creates the env)")
     if not it.resolves:
         return Finding("interpreter", FAIL, "{} is broken (it points to {}, which is gone): the python it was "
-                       "made from no longer exists".format(it.python, it.target or "nothing"), fix.format(it.env))
+                       "made from no longer exists".format(python, target or "nothing"), fix.format(env))
     if not it.has_cfg:
-        return Finding("interpreter", FAIL, "{}/pyvenv.cfg is missing: not a virtual environment".format(it.env),
-                       fix.format(it.env))
+        return Finding("interpreter", FAIL, "{}/pyvenv.cfg is missing: not a virtual environment".format(env),
+                       fix.format(env))
     if not it.home_exists:
         return Finding("interpreter", FAIL, "{}/pyvenv.cfg names home {}, which does not exist".format(
-            it.env, it.home or "(none)"), fix.format(it.env))
-    return Finding("interpreter", OK, "{} -> {} (home {})".format(it.python, it.target, it.home))
+            env, home or "(none)"), fix.format(env))
+    return Finding("interpreter", OK, "{} -> {} (home {})".format(python, target, home))
 
 
 def check_uv(facts: DoctorFacts) -> Finding:
@@ -390,20 +392,22 @@ def check_uv(facts: DoctorFacts) -> Finding:
     if not facts.uv_version:
         return Finding("uv", FAIL, "{} does not run (`uv --version` failed)".format(shown(facts.uv_path)),
                        "rebuild the container")
-    here = "uv {} at {}".format(facts.uv_version, facts.uv_path)
+    here = "uv {} at {}".format(shown(facts.uv_version), shown(facts.uv_path))
     if facts.record_problem:
         return Finding("uv", WARN, "{}; {}".format(here, facts.record_problem), "rebuild the container")
     recorded, binary = str(facts.record.get("uv_version", "")), str(facts.record.get("uv", ""))
+    shown_recorded, shown_binary = shown(recorded), shown(binary)
     if recorded and recorded != facts.uv_version:
         if binary and normalize(binary) != normalize(facts.uv_path):
-            fix = "another uv comes first on PATH: remove {} or call {}".format(facts.uv_path, binary)
+            fix = "another uv comes first on PATH: remove {} or call {}".format(shown(facts.uv_path), shown_binary)
         else:
             fix = ("it was replaced after the build; rebuild the container to get {} back, or set the "
-                   "feature's \"version\" option".format(recorded))
-        return Finding("uv", WARN, "{}, but the feature installed uv {} at {}".format(here, recorded, binary), fix)
+                   "feature's \"version\" option".format(shown_recorded))
+        return Finding("uv", WARN, "{}, but the feature installed uv {} at {}".format(
+            here, shown_recorded, shown_binary), fix)
     options = facts.record.get("options")
     option = options.get("version", "") if isinstance(options, dict) else ""
-    return Finding("uv", OK, "{}, as installed{}".format(here, " (version option: {})".format(option)
+    return Finding("uv", OK, "{}, as installed{}".format(here, " (version option: {})".format(shown(str(option)))
                                                         if option else ""))
 
 
@@ -421,7 +425,7 @@ def check_volume(facts: DoctorFacts) -> Finding:
         return Finding("volume", WARN, "{} is a tmpfs: the env is emptied at every stop".format(root),
                        "run `uv sync` in postStartCommand, or mount a volume at {}".format(root))
     return Finding("volume", OK, "{} is a mount ({}): the env and cache survive rebuilds".format(
-        root, facts.mount.fstype))
+        root, shown(facts.mount.fstype)))
 
 
 def check_workspace(facts: DoctorFacts) -> Finding:
@@ -432,10 +436,11 @@ def check_workspace(facts: DoctorFacts) -> Finding:
     stray = [w for w in facts.workspaces if w.venv != "absent"
              and not (w.venv == "link" and normalize(w.link_target) in (env, facts.default_env))]
     if not stray:
-        return Finding("workspace", OK, "no stray .venv in {}".format(", ".join(w.path for w in facts.workspaces)))
-    where = ", ".join(os.path.join(w.path, ".venv") for w in stray)
+        return Finding("workspace", OK, "no stray .venv in {}".format(
+            ", ".join(shown(w.path) for w in facts.workspaces)))
+    where = ", ".join(shown(os.path.join(w.path, ".venv")) for w in stray)
     return Finding("workspace", WARN, "{} exists: uv ignores it (it syncs {}), but editors and `source "
-                   ".venv/bin/activate` pick it up".format(where, env),
+                   ".venv/bin/activate` pick it up".format(where, shown(env)),
                    "remove it (rm -rf {}), unless it is the host's own env".format(where))
 
 
@@ -445,21 +450,22 @@ def check_root_exposure(facts: DoctorFacts) -> Finding:
     uv-user's own start and root's login shells keep it off root's PATH; what remains is
     root typing commands in a shell with the image's PATH (``docker exec -u root``). That
     matters where the dev user cannot become root anyway: no sudo, processes run as root."""
-    bin_dir = project_env(facts) + "/bin"
-    owner, uid = facts.ownership.owner or "the dev user", facts.ownership.uid
+    bin_dir = shown(project_env(facts) + "/bin")
+    owner, uid = shown(facts.ownership.owner or "the dev user"), facts.ownership.uid
+    user = shown(facts.user)
     entries = [normalize(e) for e in facts.env.get("PATH", "").split(os.pathsep) if e.startswith("/")]
     exposed = [e for e in entries if is_within(e, facts.root)]
     if facts.uid == 0:
         if uid in (0, -1) or not exposed:
             return Finding("security", OK, "root's PATH has no directory of another user's environment")
         return Finding("security", WARN, "you are root and PATH starts with {}, which {} can write: a command "
-                       "typed here may run {}'s program as root".format(exposed[0], owner, owner),
+                       "typed here may run {}'s program as root".format(shown(exposed[0]), owner, owner),
                        "use a login shell (`bash -l`: uv-user takes the env off root's PATH) or full paths; to "
                        "sync as root, `uv-user sync` runs uv as {}".format(owner))
     if facts.pid1_uid == 0 and not facts.can_sudo and uid == facts.uid and exposed:
         return Finding("security", WARN, "this container's processes run as root and {} has no sudo, but a root "
                        "shell with the image's PATH (`docker exec -u root`) finds {} first, which {} can "
-                       "write".format(facts.user, bin_dir, facts.user),
+                       "write".format(user, bin_dir, user),
                        "as root, use a login shell (`docker exec -u root -it <container> bash -l`) or full paths "
                        "(README: Security)")
     return Finding("security", OK, "root runs nothing from {} at start or in login shells".format(bin_dir))

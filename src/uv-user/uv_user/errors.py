@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+from .text import one_line
+
+# Set by install.sh when it had to install python3 with the image's package manager before uv-user
+# could check anything: from then on "nothing was changed" would not be true.
+PYTHON3_INSTALLED = "_UV_USER_PYTHON3_INSTALLED"
+
 
 class UvUserError(Exception):
     """A failure the user can cause or fix.
@@ -16,5 +24,10 @@ class UvUserError(Exception):
         self.changed = changed
 
     def line(self) -> str:
-        suffix = "" if self.changed else " (nothing was changed)"
-        return "uv-user: " + str(self) + suffix
+        if self.changed:
+            suffix = ""
+        elif os.environ.get(PYTHON3_INSTALLED) == "1":
+            suffix = " (only python3 was installed, by the package manager; nothing else was changed)"
+        else:
+            suffix = " (nothing was changed)"
+        return "uv-user: " + one_line(str(self)) + suffix

@@ -13,13 +13,20 @@ from html.parser import HTMLParser
 from typing import List, Optional, Set, Tuple
 
 from .errors import UvUserError
-from .net import Fetcher, redact, url_problem
+from .net import Fetcher, downgrades, redact, url_problem
+from .text import quoted, shown
 from .wheels import WheelFile, parse_wheel_name
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = JSON_TYPE + ", text/html;q=0.1"
 DEFAULT_INDEX = "https://pypi.org/simple"
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+# A decimal character reference of nine or more digits names no character (Unicode ends at 1114111):
+# html.unescape would read it as U+FFFD anyway, but only after int() on all its digits, which raises
+# past 4300 digits (3.11+) or takes quadratic time on a page-sized number (3.8-3.10).
+_LONG_CHARREF = re.compile(r"&#[0-9]{9,};?")
+# The same for a JSON number: no field uv-user reads is one, so an absurd one is read as absent.
+_MAX_INT_DIGITS = 18
 
 
 def validate_index_url(raw: str) -> str:
@@ -28,16 +35,17 @@ def validate_index_url(raw: str) -> str:
     problem = url_problem(value)
     if problem.startswith("it is plain HTTP"):
         raise UvUserError(
-            "indexUrl {!r} is plain HTTP; use https:// (plain HTTP is only accepted for localhost)".format(raw)
+            "indexUrl {} is plain HTTP; use https:// (plain HTTP is only accepted for localhost)".format(quoted(raw))
         )
     if problem.startswith("it carries credentials"):
         raise UvUserError(
-            "indexUrl {!r} carries credentials, which uv-user does not send (and would print in build "
-            "logs); use an index reachable without them".format(redact(raw.strip()))
+            "indexUrl {} carries credentials, which uv-user does not send (and would print in build "
+            "logs); use an index reachable without them".format(quoted(redact(raw.strip())))
         )
     if problem or any(c in value for c in "'\"`$;\\"):
         what = "is not an http(s) URL" if problem in ("", "it is not an http(s) URL") else "cannot be used: " + problem
-        raise UvUserError("indexUrl {!r} {}; use a simple index such as {}".format(raw, what, DEFAULT_INDEX))
+        raise UvUserError("indexUrl {} {}; use a simple index such as {}".format(
+            quoted(raw), shown(what), DEFAULT_INDEX))
     return value.rstrip("/")
 
 
@@ -47,24 +55,38 @@ def project_url(index_url: str) -> str:
 
 def _sha256_of(hashes: object) -> str:
     value = hashes.get("sha256", "") if isinstance(hashes, dict) else ""
-    return value if isinstance(value, str) and _HEX64.match(value) else ""
+    return value if isinstance(value, str) and _HEX64.fullmatch(value) else ""
+
+
+def _bounded_int(digits: str) -> Optional[int]:
+    return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else None
+
+
+def _join(base: str, link: str) -> str:
+    """``link`` resolved against ``base``; "" for one urllib cannot even parse (``http://[::1``)."""
+    try:
+        return urllib.parse.urljoin(base, link)
+    except ValueError:
+        return ""
 
 
 def parse_json(text: str, page_url: str) -> Tuple[List[WheelFile], Set[str]]:
     """Files and versions from a PEP 691 page (``versions`` is PEP 700, optional)."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_bounded_int)
         entries = data["files"]
-    except (ValueError, KeyError, TypeError):
-        raise UvUserError("{} is not a valid PEP 691 JSON page; check indexUrl".format(page_url))
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nested past the parser's depth
+        raise UvUserError("{} is not a valid PEP 691 JSON page; check indexUrl".format(shown(redact(page_url))))
     files = []
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
             continue
-        filename = entry.get("filename") or ""
+        filename, url = entry.get("filename"), _join(page_url, entry["url"])
+        if not isinstance(filename, str) or not url:
+            continue
         files.append(WheelFile(
             filename=filename,
-            url=urllib.parse.urljoin(page_url, entry["url"]),
+            url=url,
             sha256=_sha256_of(entry.get("hashes")),
             yanked=bool(entry.get("yanked")),
         ))
@@ -90,14 +112,17 @@ class _Anchors(HTMLParser):
 def parse_html(text: str, page_url: str) -> Tuple[List[WheelFile], Set[str]]:
     """Files from a PEP 503 page; the hash comes from the ``#sha256=`` fragment."""
     parser = _Anchors()
-    parser.feed(text)
-    base = urllib.parse.urljoin(page_url, parser.base) if parser.base else page_url
+    parser.feed(_LONG_CHARREF.sub("\ufffd", text))
+    parser.close()
+    base = (_join(page_url, parser.base) if parser.base else "") or page_url  # browsers ignore a bad <base>
     files = []
     for href, yanked in parser.links:
-        url, _, fragment = urllib.parse.urljoin(base, href).partition("#")
+        url, _, fragment = _join(base, href).partition("#")
+        if not url:
+            continue
         name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
         algo, _, digest = fragment.partition("=")
-        files.append(WheelFile(name, url, digest if algo == "sha256" and _HEX64.match(digest) else "", yanked))
+        files.append(WheelFile(name, url, digest if algo == "sha256" and _HEX64.fullmatch(digest) else "", yanked))
     return files, _versions_of(files)
 
 
@@ -114,5 +139,20 @@ def fetch_project(fetcher: Fetcher, index_url: str) -> Tuple[List[WheelFile], Se
     else:
         files, versions = parse_html(body, final_url)
     if not files:
-        raise UvUserError("{} lists no uv files; check that indexUrl is a simple index that mirrors uv".format(url))
+        raise UvUserError("{} lists no uv files; check that indexUrl is a simple index that mirrors uv".format(
+            shown(redact(url))))
+    refuse_downgrades(files, final_url)
     return files, versions
+
+
+def refuse_downgrades(files: List[WheelFile], page_url: str) -> None:
+    """An HTTPS page may not send a uv wheel over plain HTTP, even to localhost. The sha256 still guards
+    the bytes, but the docs promise HTTPS from end to end once indexUrl is HTTPS, and a page that does
+    this is misconfigured or hostile. Links to other files (sdists, other projects) are never fetched."""
+    for wheel in files:
+        parsed = parse_wheel_name(wheel.filename)
+        if parsed and parsed[0] == "uv" and downgrades(page_url, wheel.url):
+            raise UvUserError(
+                "{} links {} over plain HTTP ({}); uv-user never downgrades from HTTPS: fix the index's links "
+                "or use another indexUrl".format(
+                    shown(redact(page_url)), shown(wheel.filename), shown(redact(wheel.url))))

@@ -3,6 +3,10 @@
 urllib already honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY from the environment; the
 TLS context is built from SSL_CERT_FILE/SSL_CERT_DIR when set, so an intercepting
 proxy's CA that the image trusts is trusted here too.
+
+Every fetch is bounded in time and size (see PAGE and WHEEL): a socket timeout
+only bounds each read, so a server that sends a byte now and then, or never stops
+sending, would otherwise hold the build forever or fill its memory or disk.
 """
 
 from __future__ import annotations
@@ -12,23 +16,55 @@ import http.client
 import ipaddress
 import math
 import os
+import re
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import BinaryIO, Callable, Mapping, Optional, Tuple, TypeVar
+from dataclasses import dataclass, replace
+from typing import BinaryIO, Callable, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 from .errors import UvUserError
+from .text import quoted, shown
 
 USER_AGENT = "uv-user (dev container feature)"
 RETRYABLE_STATUS = frozenset([408, 425, 429, 500, 502, 503, 504])
+# Seconds a read may wait for the next byte before the attempt counts as timed out.
 DEFAULT_TIMEOUT = 30.0
-# Seconds each attempt may wait for the index. Undocumented: only the hardening tests set it,
-# so a hanging index fails in seconds there instead of minutes.
+# Undocumented: only tests set it, so a hanging index fails in seconds there instead of minutes. It
+# replaces DEFAULT_TIMEOUT and scales every time limit below by the same factor.
 TIMEOUT_ENV = "_UV_USER_HTTP_TIMEOUT"
 T = TypeVar("T")
+_CHUNK = 1 << 16
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long one kind of fetch may take (each attempt, and all attempts with their pauses) and how
+    many bytes it may read."""
+
+    what: str  # for messages: "the index page"
+    attempt_seconds: float
+    total_seconds: float
+    max_bytes: int
+
+    def scaled(self, factor: float) -> "Limits":
+        return replace(self, attempt_seconds=self.attempt_seconds * factor, total_seconds=self.total_seconds * factor)
+
+
+# The index page: PyPI's uv page is a few MB, so a minute is ample on any link that can build an image;
+# three minutes leave room for retries. 64 MiB is over ten times the largest such page, yet bounded
+# memory (the page is parsed in memory) on even a small build machine.
+PAGE = Limits("the index page", attempt_seconds=60.0, total_seconds=180.0, max_bytes=64 << 20)
+# The wheel: uv wheels are about 20 MB. Ten minutes fit a 50 MB wheel at under 1 Mbit/s (a slow
+# corporate proxy), twenty minutes two such attempts. 256 MiB is far above any uv wheel but refuses an
+# endless stream long before it fills the disk.
+WHEEL = Limits("the uv wheel", attempt_seconds=600.0, total_seconds=1200.0, max_bytes=256 << 20)
+_LONG_PORT = re.compile(r":[0-9]{6,}$")  # a netloc ending in a port no 16-bit number can be
 
 
 def is_loopback_host(host: str) -> bool:
@@ -62,6 +98,8 @@ def url_problem(url: str) -> str:
         return "it contains whitespace or control characters"
     try:
         parsed = urllib.parse.urlsplit(url)
+        if _LONG_PORT.search(parsed.netloc):  # before int() sees it: past 4300 digits it raises oddly
+            raise ValueError("Port out of range 0-65535")
         port = parsed.port  # raises for a port that is not a number in 0-65535
     except ValueError as exc:
         return "it is not a valid URL: {}".format(exc)
@@ -74,10 +112,23 @@ def url_problem(url: str) -> str:
     try:
         parsed.hostname.encode("idna")
     except UnicodeError:
-        return "its host name {!r} is not a valid DNS name".format(parsed.hostname)
+        return "its host name '{}' is not a valid DNS name".format(parsed.hostname)
     if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
         return "it is plain HTTP to a host other than localhost"
     return ""
+
+
+def downgrades(from_url: str, to_url: str) -> bool:
+    """True when going from ``from_url`` to ``to_url`` leaves HTTPS for plain HTTP, whatever the host:
+    what came over TLS must not hand the download to anyone who can answer on a plain port."""
+    return _scheme(from_url) == "https" and _scheme(to_url) == "http"
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urllib.parse.urlsplit(url).scheme
+    except ValueError:
+        return ""
 
 
 def timeout_from(env: Mapping[str, str]) -> float:
@@ -89,26 +140,111 @@ def timeout_from(env: Mapping[str, str]) -> float:
     except ValueError:
         value = -1.0
     if not (value > 0 and math.isfinite(value)):
-        raise UvUserError("{}={!r} is not a positive number of seconds; unset it".format(TIMEOUT_ENV, raw))
+        raise UvUserError("{}={} is not a positive number of seconds; unset it".format(TIMEOUT_ENV, quoted(raw)))
     return value
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only to a URL uv-user would fetch itself (no https → plain http downgrade)."""
+    """Follow a redirect only to a URL uv-user would fetch itself, and never from HTTPS to plain HTTP."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        problem = url_problem(newurl)
+        # urllib reads a redirect's whole body (into memory) before following it: never let it.
+        fp.close()
+        problem = url_problem(newurl) or (
+            "it would downgrade HTTPS to plain HTTP" if downgrades(req.full_url, newurl) else "")
         if problem:
             raise UvUserError("{} redirects to {}, which uv-user refuses: {}; check indexUrl".format(
-                redact(req.full_url), redact(newurl), problem))
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+                shown(redact(req.full_url)), shown(redact(newurl)), shown(problem)))
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:  # the next hop counts against the same deadline
+            new.deadline = getattr(req, "deadline", None)
+        return new
+
+
+class _Deadline:
+    """Cuts an attempt's connections when its time is up.
+
+    A socket timeout bounds each read, not the whole: a server that sends a byte now and then (in its
+    headers, its body, or a TLS handshake) is never cut off by one. A timer shuts the sockets down
+    instead, which ends any blocked read at once; shutting down a duplicate of each socket works
+    before and after TLS wraps it, and after urllib drops its own reference.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: List[socket.socket] = []
+        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets = []
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        """Called with each socket the attempt opens (a redirect opens another)."""
+        with self._lock:
+            if self.expired:
+                _shut(sock)
+            else:
+                self._sockets.append(sock.dup())
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the other side
+
+
+class _WatchedConnections:
+    """Mixin for urllib's HTTP(S) handlers: each connection hands its socket to the request's deadline
+    the moment it exists, before any proxy tunnel or TLS handshake. ``_create_connection`` is
+    http.client's own hook for making that socket (3.8 to 3.13); test_net's trickle tests fail if it
+    ever stops being called."""
+
+    def do_open(self, http_class, req, **kwargs):  # type: ignore[no-untyped-def]
+        deadline = getattr(req, "deadline", None)
+        if deadline is None:
+            return super().do_open(http_class, req, **kwargs)  # type: ignore[misc]
+
+        def connection(*args, **kw):  # type: ignore[no-untyped-def]
+            conn = http_class(*args, **kw)
+            create = conn._create_connection
+            conn._create_connection = lambda *a, **k: deadline.watch(create(*a, **k))
+            return conn
+
+        return super().do_open(connection, req, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPHandler(_WatchedConnections, urllib.request.HTTPHandler):
+    pass
+
+
+class _HTTPSHandler(_WatchedConnections, urllib.request.HTTPSHandler):
+    pass
 
 
 def _opener(proxies: Optional[dict]) -> urllib.request.OpenerDirector:
     """HTTP(S) only: build_opener would add file:, ftp: and data: handlers an index link could use."""
     opener = urllib.request.OpenerDirector()
     for handler in (urllib.request.ProxyHandler(proxies), urllib.request.UnknownHandler(),
-                    urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(context=tls_context()),
+                    _HTTPHandler(), _HTTPSHandler(context=tls_context()),
                     urllib.request.HTTPDefaultErrorHandler(), _CheckedRedirects(),
                     urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
@@ -119,64 +255,85 @@ def tls_context() -> ssl.SSLContext:
     cafile = os.environ.get("SSL_CERT_FILE") or None
     capath = os.environ.get("SSL_CERT_DIR") or None
     if cafile and not os.path.isfile(cafile):
-        raise UvUserError("SSL_CERT_FILE={} does not exist; point it at a PEM bundle or unset it".format(cafile))
+        raise UvUserError("SSL_CERT_FILE={} does not exist; point it at a PEM bundle or unset it".format(
+            shown(cafile)))
     return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
 class Fetcher:
-    """GET with timeouts and bounded retries with backoff; errors name the URL and a fix."""
+    """GET with time and size limits and bounded retries with backoff; errors name the URL and a fix."""
 
     def __init__(self, timeout: Optional[float] = None, attempts: int = 4, backoff: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, page: Optional[Limits] = None,
+                 wheel: Optional[Limits] = None) -> None:
         self.timeout = timeout_from(os.environ) if timeout is None else timeout
         self.attempts = attempts
         self.backoff = backoff
         self.sleep = sleep
+        # A shorter read timeout (the tests' hidden variable) shortens every limit alike.
+        self.page = page or PAGE.scaled(self.timeout / DEFAULT_TIMEOUT)
+        self.wheel = wheel or WHEEL.scaled(self.timeout / DEFAULT_TIMEOUT)
         self._opener = _opener(None)
         # A loopback index is this machine's: never hand its URL to a proxy from the environment.
         self._direct = _opener({})
 
-    def _attempt(self, url: str, accept: str, consume: Callable[[object], T]) -> T:
+    def _attempt(self, url: str, accept: str, limits: Limits,
+                 consume: Callable[[object, Iterator[bytes]], T]) -> T:
         """Open and consume inside one retry loop, so a mirror that stalls mid-body is retried too."""
         problem = url_problem(url)
         if problem:
-            raise UvUserError("refusing to fetch {}: {}; check indexUrl".format(redact(url), problem))
-        request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": USER_AGENT})
+            raise UvUserError("refusing to fetch {}: {}; check indexUrl".format(shown(redact(url)), shown(problem)))
         opener = self._direct if is_loopback_host(urllib.parse.urlsplit(url).hostname or "") else self._opener
-        last = ""
+        end = time.monotonic() + limits.total_seconds
+        last, gave_up = "", ""
         for attempt in range(1, self.attempts + 1):
-            try:
-                with opener.open(request, timeout=self.timeout) as response:
-                    return consume(response)
-            except (ValueError, OverflowError) as exc:  # a URL or header http.client cannot send
-                raise UvUserError("cannot request {} ({}); check indexUrl".format(redact(url), exc))
-            except urllib.error.HTTPError as exc:
-                exc.close()
-                if exc.code not in RETRYABLE_STATUS:
-                    raise UvUserError("{} answered HTTP {} {}; check indexUrl".format(url, exc.code, exc.reason))
-                last = "HTTP {}".format(exc.code)
-            except (urllib.error.URLError, socket.timeout, ssl.SSLError, http.client.HTTPException, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                if isinstance(reason, ssl.SSLError) and not isinstance(reason, ssl.SSLEOFError):
-                    raise UvUserError(
-                        "TLS to {} failed ({}); if a proxy intercepts TLS, add its CA to the image and set "
-                        "SSL_CERT_FILE".format(url, getattr(reason, "reason", None) or reason)
-                    )
-                timed_out = isinstance(reason, (socket.timeout, TimeoutError))
-                last = "timed out" if timed_out else str(reason) or type(exc).__name__
-            if attempt < self.attempts:
-                self.sleep(self.backoff * 2 ** (attempt - 1))
-        waited = "; no answer within {:g} s per attempt".format(self.timeout) if last == "timed out" else ""
+            request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": USER_AGENT})
+            with _Deadline(min(limits.attempt_seconds, end - time.monotonic())) as deadline:
+                request.deadline = deadline  # type: ignore[attr-defined]
+                try:
+                    with opener.open(request, timeout=self.timeout) as response:
+                        return consume(response, _body(response, deadline, limits, url))
+                # URLError, socket.timeout and ssl.SSLError are OSErrors; ValueError: see _failure.
+                except (ValueError, OverflowError, http.client.HTTPException, OSError) as exc:
+                    last = self._failure(exc, url, deadline)
+            if attempt == self.attempts:
+                break
+            pause = self.backoff * 2 ** (attempt - 1)
+            if time.monotonic() + pause >= end:
+                gave_up = "; gave up at the {} s limit for {}".format(_seconds(limits.total_seconds), limits.what)
+                break
+            self.sleep(pause)
         raise UvUserError(
-            "could not reach {} after {} attempts ({}){}; check the network, HTTPS_PROXY/NO_PROXY "
-            "and indexUrl".format(url, self.attempts, last, waited)
-        )
+            "could not fetch {} {} after {} attempt{} ({}{}); check the network, HTTPS_PROXY/NO_PROXY and "
+            "indexUrl".format(limits.what, shown(redact(url)), attempt, "" if attempt == 1 else "s", shown(last),
+                              gave_up))
+
+    def _failure(self, exc: Exception, url: str, deadline: _Deadline) -> str:
+        """Why one attempt failed, when another may succeed; raises for what a retry cannot fix."""
+        if deadline.expired:  # whatever the cut-off connection raised
+            return "timed out: still incomplete after {} s".format(_seconds(deadline.seconds))
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()
+            if exc.code not in RETRYABLE_STATUS:
+                raise UvUserError("{} answered HTTP {} {}; check indexUrl".format(
+                    shown(redact(url)), exc.code, shown(str(exc.reason))))
+            return "HTTP {}".format(exc.code)
+        if isinstance(exc, (ValueError, OverflowError)):  # a URL or header http.client cannot send
+            raise UvUserError("cannot request {} ({}); check indexUrl".format(shown(redact(url)), shown(str(exc))))
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLError) and not isinstance(reason, ssl.SSLEOFError):
+            raise UvUserError(
+                "TLS to {} failed ({}); if a proxy intercepts TLS, add its CA to the image and set "
+                "SSL_CERT_FILE".format(shown(redact(url)), shown(str(getattr(reason, "reason", None) or reason))))
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return "timed out: no data for {} s".format(_seconds(self.timeout))
+        return str(reason) or type(exc).__name__
 
     def text(self, url: str, accept: str) -> Tuple[str, str, str]:
         """(body, content type, final URL after redirects)."""
 
-        def consume(response) -> Tuple[str, str, str]:
-            body = response.read()
+        def consume(response, chunks: Iterator[bytes]) -> Tuple[str, str, str]:  # type: ignore[no-untyped-def]
+            body = b"".join(chunks)
             charset = response.headers.get_content_charset() or "utf-8"
             try:
                 text = body.decode(charset, errors="replace")
@@ -184,28 +341,61 @@ class Fetcher:
                 text = body.decode("utf-8", errors="replace")
             return text, response.headers.get("Content-Type", ""), response.geturl()
 
-        return self._attempt(url, accept, consume)
+        return self._attempt(url, accept, self.page, consume)
 
     def download(self, url: str, out: BinaryIO, expected_sha256: str) -> None:
         """Stream into ``out`` and refuse the bytes unless their sha256 matches."""
 
-        def consume(response) -> str:
+        def consume(response, chunks: Iterator[bytes]) -> str:  # type: ignore[no-untyped-def]
             out.seek(0)
             out.truncate()
             digest = hashlib.sha256()
-            while True:
-                chunk = response.read(1 << 20)
-                if not chunk:
-                    return digest.hexdigest()
+            for chunk in chunks:
                 digest.update(chunk)
                 out.write(chunk)
+            return digest.hexdigest()
 
-        check_sha256(url, self._attempt(url, "*/*", consume), expected_sha256)
+        check_sha256(url, self._attempt(url, "*/*", self.wheel, consume), expected_sha256)
+
+
+def _body(response, deadline: _Deadline, limits: Limits, url: str) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    """The response body in chunks, within the deadline and the size cap. Content-Length is only
+    trusted to refuse early: the count of bytes that actually arrive is what is enforced."""
+    declared = response.headers.get("Content-Length", "").strip()
+    if "chunked" in response.headers.get("Transfer-Encoding", "").lower() or not _DIGITS.fullmatch(declared):
+        declared = ""  # absent, not a number (isdigit() would take "\xb2"), or one HTTP says to ignore
+    if declared and (len(declared) > 18 or int(declared) > limits.max_bytes):
+        _too_large(limits, url, "Content-Length: " + (declared if len(declared) <= 18 else
+                                                      "a {}-digit number".format(len(declared))))
+    total = 0
+    while True:
+        chunk = response.read(_CHUNK)
+        if deadline.expired:  # the cut connection reads as a short or empty body
+            raise socket.timeout("deadline")
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > limits.max_bytes:
+            _too_large(limits, url, "more arrived")
+        yield chunk
+    if declared and total < int(declared):
+        raise http.client.IncompleteRead(b"", int(declared) - total)
+
+
+def _seconds(value: float) -> str:
+    return "{:g}".format(round(value, 3))
+
+
+def _too_large(limits: Limits, url: str, how: str) -> None:
+    size = limits.max_bytes
+    cap = "{} MiB".format(size >> 20) if size >= 1 << 20 and size % (1 << 20) == 0 else "{} bytes".format(size)
+    raise UvUserError("{} {} is larger than {}, the most uv-user reads for it ({}); check indexUrl".format(
+        limits.what, shown(redact(url)), cap, how))
 
 
 def check_sha256(url: str, actual: str, expected: str) -> None:
     if actual.lower() != expected.lower():
         raise UvUserError(
             "sha256 of {} is {} but the index says {}; the download or the index is corrupt or "
-            "tampered with: check indexUrl and any proxy".format(url, actual, expected)
+            "tampered with: check indexUrl and any proxy".format(shown(redact(url)), actual, shown(expected))
         )

@@ -13,6 +13,7 @@ from typing import Mapping
 from .autosync import AUTO_SYNC_MODES
 from .errors import UvUserError
 from .index import DEFAULT_INDEX, validate_index_url
+from .text import quoted
 from .versions import VersionSpec, parse_spec
 
 # Must equal the defaults in devcontainer-feature.json (a unit test checks).
@@ -44,7 +45,7 @@ def _flag(name: str, raw: str) -> bool:
         return True
     if value in ("false", "0", "no", "off"):
         return False
-    raise UvUserError("{} {!r} is not a boolean; use true or false".format(name, raw))
+    raise UvUserError("{} {} is not a boolean; use true or false".format(name, quoted(raw)))
 
 
 def read(env: Mapping[str, str]) -> Options:
@@ -69,6 +70,6 @@ def read(env: Mapping[str, str]) -> Options:
 def _auto_sync(raw: str) -> str:
     value = raw.strip().lower()
     if value not in AUTO_SYNC_MODES:
-        raise UvUserError("autoSync {!r} is not one of {}; use lock (default), always or never".format(
-            raw, ", ".join(AUTO_SYNC_MODES)))
+        raise UvUserError("autoSync {} is not one of {}; use lock (default), always or never".format(
+            quoted(raw), ", ".join(AUTO_SYNC_MODES)))
     return value

@@ -13,6 +13,7 @@ from . import paths, users, versions, wheels
 from .errors import UvUserError
 from .facts import Facts
 from .options import Options
+from .text import shown
 from .uvtoml import merge
 
 # uv renamed native-tls to system-certs (0.11 era); one of them is written, the
@@ -76,7 +77,7 @@ def plan_uv(options: Options, facts: Facts, files: Sequence[wheels.WheelFile], a
     if not wheel.sha256:
         raise UvUserError(
             "the index gives no sha256 for {}; uv-user only installs verified files: use an index that "
-            "publishes hashes".format(wheel.filename)
+            "publishes hashes".format(shown(wheel.filename))
         )
     return UvStep("download", target, ours, wheel)
 
@@ -138,7 +139,8 @@ def describe(plan: Plan) -> List[str]:
     """The plan as the short list of lines the build log shows."""
     uv = plan.uv
     how = {
-        "download": "download {} (sha256 {}...)".format(uv.wheel.filename if uv.wheel else "?", (uv.wheel.sha256 if uv.wheel else "")[:12]),
+        "download": "download {} (sha256 {}...)".format(shown(uv.wheel.filename) if uv.wheel else "?",
+                                                        shown(uv.wheel.sha256[:12]) if uv.wheel else ""),
         "keep": "already installed at " + uv.binary,
         "reuse": "reuse the image's " + uv.binary,
     }[uv.action]

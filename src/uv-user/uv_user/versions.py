@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Tuple
 
 from .errors import UvUserError
+from .text import quoted
 
 Release = Tuple[int, ...]
 
 _NUMBER = r"(0|[1-9][0-9]{0,5})"
 _EXACT = re.compile(r"^{n}\.{n}\.{n}$".format(n=_NUMBER))
 _MINOR = re.compile(r"^{n}\.{n}(\.\*)?$".format(n=_NUMBER))
-# Release versions as uv publishes them; pre-releases and local versions never match.
-_RELEASE = re.compile(r"^[0-9]+(\.[0-9]+){1,3}$")
+# Release versions as uv publishes them; pre-releases and local versions never match. Components
+# are bounded: an index may list "1.<5000 digits>", which int() refuses past 4300 digits (and which
+# no uv release will ever be); nine digits keep int() cheap and every real version readable.
+_RELEASE = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){1,3}")
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,13 @@ def parse_spec(raw: str) -> VersionSpec:
         if pattern.match(value):
             return VersionSpec(kind, tuple(int(p) for p in value.split(".") if p != "*"))
     raise UvUserError(
-        "version {!r} is not valid; use latest, none, X.Y (newest patch) or X.Y.Z, e.g. 0.9.5".format(raw)
+        "version {} is not valid; use latest, none, X.Y (newest patch) or X.Y.Z, e.g. 0.9.5".format(quoted(raw))
     )
 
 
 def parse_release(text: str) -> Optional[Release]:
-    """A final release as a comparable tuple; None for pre-releases and other forms."""
-    return tuple(int(p) for p in text.split(".")) if _RELEASE.match(text) else None
+    """A final release as a comparable tuple; None for pre-releases, absurd numbers and other forms."""
+    return tuple(int(p) for p in text.split(".")) if _RELEASE.fullmatch(text) else None
 
 
 def format_release(release: Release) -> str:

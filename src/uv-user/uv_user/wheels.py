@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .errors import UvUserError
+from .text import shown
 
 # uname -m spellings folded onto the names wheel platform tags use.
 _ARCH_ALIASES = {
@@ -19,7 +20,11 @@ _ARCH_ALIASES = {
 }
 _MANYLINUX_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 _OTHER_LIBC = {"glibc": "musllinux", "musl": "manylinux"}
-_LINUX_TAG = re.compile(r"^(manylinux|musllinux)_([0-9]+)_([0-9]+)_(.+)$")
+# libc versions of at most nine digits: int() refuses thousands, and no libc is numbered like that.
+_LINUX_TAG = re.compile(r"(manylinux|musllinux)_([0-9]{1,9})_([0-9]{1,9})_(.+)")
+# What PEP 427 wheel names are made of (names, versions incl. local "+" and epoch "!", tags). Anything
+# else (a path separator, a newline or escape that would forge a line in the plan) is not a wheel.
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9_.+!-]+\.whl")
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ def normalize_arch(machine: str) -> str:
 
 def parse_wheel_name(filename: str) -> Optional[Tuple[str, str, List[str]]]:
     """(project, version, platform tags) for a wheel file name, None for anything else."""
-    if not filename.endswith(".whl") or any(c in filename for c in "/\\\0"):
+    if not isinstance(filename, str) or not _WHEEL_NAME.fullmatch(filename):
         return None  # a file name from the index, never a path
     parts = filename[: -len(".whl")].split("-")
     if len(parts) not in (5, 6):
@@ -62,7 +67,7 @@ def tag_requirement(tag: str) -> Optional[Tuple[str, Tuple[int, int], str]]:
     for legacy, version in _MANYLINUX_LEGACY.items():
         if tag.startswith(legacy + "_"):
             return "glibc", version, tag[len(legacy) + 1:]
-    match = _LINUX_TAG.match(tag)
+    match = _LINUX_TAG.fullmatch(tag)
     if not match:
         return None
     family, major, minor, arch = match.groups()
@@ -100,12 +105,12 @@ def select(files: Iterable[WheelFile], version: str, platform: Platform) -> Whee
         raise UvUserError(
             "no uv {} wheel fits this image ({}); {} wheel(s) for that version were on the index: {}. "
             "Use an image with a supported platform or set version to one that ships it".format(
-                version, platform.describe(), len(seen), _short(seen)
+                shown(version), shown(platform.describe()), len(seen), _short(seen)
             )
         )
     return best[1]
 
 
 def _short(names: Sequence[str], limit: int = 4) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (", ..." if len(names) > limit else "") if names else "none"
+    listed = ", ".join(shown(name) for name in names[:limit])
+    return listed + (", ..." if len(names) > limit else "") if names else "none"
