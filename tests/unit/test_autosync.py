@@ -15,6 +15,8 @@ from uv_user.errors import UvUserError
 
 @pytest.mark.parametrize("mode, present, args", [
     ("lock", {"uv.lock", "pyproject.toml"}, ["sync", "--frozen"]),
+    ("all", {"uv.lock", "pyproject.toml"}, ["sync", "--frozen", "--all-packages"]),
+    ("all", {"pyproject.toml"}, None),
     ("lock", {"pyproject.toml"}, None),
     ("lock", set(), None),
     ("always", {"pyproject.toml"}, ["sync"]),

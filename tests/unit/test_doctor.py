@@ -27,7 +27,8 @@ def healthy(**overrides: object) -> DoctorFacts:
     facts = DoctorFacts(
         root="/opt/uv-user",
         env={"UV_PROJECT_ENVIRONMENT": ENV, "VIRTUAL_ENV": ENV, "UV_CACHE_DIR": "/opt/uv-user/cache",
-             "PATH": ENV + "/bin:/usr/local/bin:/usr/bin:/bin", "HOME": "/home/vscode"},
+             "PATH": ENV + "/bin:/opt/uv-user/bin:/usr/local/bin:/usr/bin:/bin", "HOME": "/home/vscode",
+             "UV_TOOL_DIR": "/opt/uv-user/tools", "UV_TOOL_BIN_DIR": "/opt/uv-user/bin"},
         python_on_path=ENV + "/bin/python",
         login_python=ENV + "/bin/python",
         user="vscode",
@@ -75,7 +76,7 @@ def test_a_healthy_container_passes_every_check():
     findings = check_all(healthy())
     assert [(f.check, f.status) for f in findings if f.status != OK] == []
     assert [f.check for f in findings] == ["env", "VIRTUAL_ENV", "PATH", "login PATH", "ownership", "link mode",
-                                           "interpreter", "uv", "volume", "workspace", "security"]
+                                           "interpreter", "uv", "volume", "workspace", "tools", "security"]
     assert doctor.summary(findings) == "uv-user: doctor: no problems"
 
 
@@ -236,6 +237,66 @@ def test_login_shell_without_the_profile_script_says_rebuild():
     finding = check_login_path(healthy(login_python="/usr/bin/python", profile_script=False))
     assert finding.status == FAIL
     assert finding.fix.startswith("rebuild the container") and "/etc/profile.d/uv-user.sh" in finding.fix
+
+
+# ----------------------------------------------------------------------------- uv tools
+
+
+def test_tools_on_the_volume_and_on_path_are_listed():
+    facts = healthy(tools=[doctor.Tool("ruff", "/usr/bin/python3.11", True, "3.11", "3.11"),
+                           doctor.Tool("pycowsay", "/usr/bin/python3.11", True, "3.11", "3.11")])
+    finding = doctor.check_tools(facts)
+    assert finding.status == OK
+    assert finding.message == "2 uv tools in /opt/uv-user/tools, commands on PATH: ruff, pycowsay"
+
+
+def test_no_tools_yet_is_fine():
+    assert doctor.check_tools(healthy()).status == OK
+
+
+def test_the_tool_bin_missing_from_path_is_a_warning_with_the_export():
+    facts = healthy()
+    facts.env["PATH"] = ENV + "/bin:/usr/bin:/bin"
+    finding = doctor.check_tools(facts)
+    assert finding.status == WARN and "/opt/uv-user/bin (where `uv tool install` puts commands)" in finding.message
+    assert finding.fix.startswith("export PATH=/opt/uv-user/bin:$PATH")
+
+
+def test_tools_broken_by_a_new_base_image_are_named_with_the_commands_that_fix_them():
+    """bookworm (3.11) -> trixie (3.13) with the volume kept: /usr/bin/python3 is another version now."""
+    facts = healthy(tools=[doctor.Tool("pycowsay", "/usr/bin/python3.13", True, "3.11", "3.13"),
+                           doctor.Tool("ruff", "/usr/local/bin/python3.12", False, "3.12", "", options=True),
+                           doctor.Tool("ok", "/usr/bin/python3.13", True, "3.13", "3.13")])
+    finding = doctor.check_tools(facts)
+    assert finding.status == WARN
+    assert finding.message == ("2 of 3 uv tools no longer run: pycowsay (made with Python 3.11, its python is now "
+                               "3.13), ruff (its python /usr/local/bin/python3.12 is gone)")
+    assert finding.fix == ("uv tool uninstall pycowsay && uv tool install pycowsay; uv tool uninstall ruff && "
+                           "uv tool install ruff (repeat the --with/--python options you installed them with)")
+
+
+def test_gather_tools_reads_receipts_and_links_without_running_anything(tmp_path):
+    tools = tmp_path / "tools"
+    good = tools / "good"
+    (good / "bin").mkdir(parents=True)
+    os.symlink(os.path.realpath(sys.executable), str(good / "bin" / "python"))
+    major, minor = sys.version_info[:2]
+    (good / "pyvenv.cfg").write_text("home = /x\nversion_info = {}.{}.1\n".format(major, minor))
+    (good / "uv-receipt.toml").write_text('[tool]\nrequirements = [{ name = "good" }]\n')
+    gone = tools / "gone"
+    (gone / "bin").mkdir(parents=True)
+    os.symlink("/nonexistent/python3.11", str(gone / "bin" / "python"))
+    (gone / "pyvenv.cfg").write_text("version = 3.11.2\n")
+    (gone / "uv-receipt.toml").write_text('[tool]\nrequirements = [{ name = "gone" }, { name = "six" }]\n')
+    (tools / "not-a-tool").mkdir()
+    found = doctor.gather_tools(str(tools))
+    assert [t.name for t in found] == ["gone", "good"]
+    assert (found[0].resolves, found[0].python, found[0].made_with, found[0].options) == (
+        False, "/nonexistent/python3.11", "3.11", True)
+    expected_now = "{}.{}".format(major, minor) if doctor._VERSION_NAME.search(found[1].python) else ""
+    assert (found[1].resolves, found[1].made_with, found[1].now, found[1].options) == (
+        True, "{}.{}".format(major, minor), expected_now, False)
+    assert doctor.gather_tools(str(tmp_path / "missing")) == []
 
 
 # ----------------------------------------------------------------------------- root and the dev user's bin
@@ -611,7 +672,8 @@ def make_tree(tmp_path: Path, fake_uv) -> Dict[str, object]:
     workspace.mkdir()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
     environ.update(UV_PROJECT_ENVIRONMENT=str(env), VIRTUAL_ENV=str(env), UV_CACHE_DIR=str(root / "cache"),
-                   PATH=os.pathsep.join([str(env / "bin"), str(fake_uv.bin_dir), "/usr/bin", "/bin"]))
+                   UV_TOOL_DIR=str(root / "tools"), UV_TOOL_BIN_DIR=str(root / "bin"),
+                   PATH=os.pathsep.join([str(env / "bin"), str(root / "bin"), str(fake_uv.bin_dir), "/usr/bin", "/bin"]))
     return {"root": root, "env": env, "record": record, "workspace": workspace, "environ": environ}
 
 
@@ -632,7 +694,7 @@ def test_doctor_on_a_healthy_tree_exits_0(tmp_path, fake_uv):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert len(lines) == 13  # eleven checks, the volume warning's fix, the summary
+    assert len(lines) == 14  # twelve checks, the volume warning's fix, the summary
     assert "uv syncs {} (UV_PROJECT_ENVIRONMENT)".format(tree["env"]) in lines[0]
     assert "uv 0.9.30 at {}, as installed".format(fake_uv.path) in result.stdout
     assert "is not a mount" in result.stdout  # a tmp dir is no volume: a warning only

@@ -44,6 +44,8 @@ def test_layout_constants_agree_with_container_env() -> None:
     assert env["UV_PROJECT_ENVIRONMENT"] == env["VIRTUAL_ENV"] == paths.VENV
     assert env["UV_CACHE_DIR"] == paths.CACHE
     assert env["UV_PYTHON_INSTALL_DIR"] == paths.PYTHONS
+    assert env["UV_TOOL_DIR"] == paths.TOOLS
+    assert env["UV_TOOL_BIN_DIR"] == paths.TOOL_BIN
     assert FEATURE["mounts"][0]["target"] == paths.ROOT
     assert FEATURE["entrypoint"] == scripts.entrypoint_line()
 

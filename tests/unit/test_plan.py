@@ -108,7 +108,7 @@ def test_venv_state_decides_create_keep_or_recreate(make_options, make_facts, in
 def test_plan_owner_dirs_and_record(make_options, make_facts, index_files):
     plan = make_plan(make_options(version="0.13", compileBytecode="true"), make_facts(), index_files, AVAILABLE)
     assert plan.user == Account("vscode", 1000, 1000, "/home/vscode")
-    assert plan.dirs == [paths.ROOT, paths.CACHE, paths.PYTHONS]
+    assert plan.dirs == [paths.ROOT, paths.CACHE, paths.PYTHONS, paths.TOOLS, paths.TOOL_BIN]
     assert plan.python == "/usr/bin/python3"
     assert plan.record == {
         "username": "vscode",
@@ -177,7 +177,8 @@ def test_describe_a_download_plan(make_options, make_facts, index_files):
         "uv 0.13.9: download {} (sha256 {}...)".format(X86_WHEEL, sha[:12]),
         "owner: vscode (uid 1000, gid 1000)",
         "environment /opt/uv-user/venv: create with /usr/bin/python3",
-        "cache /opt/uv-user/cache, managed Pythons /opt/uv-user/python",
+        "cache /opt/uv-user/cache, managed Pythons /opt/uv-user/python, uv tools /opt/uv-user/tools (commands in "
+        "/opt/uv-user/bin)",
         "uv.toml /etc/uv/uv.toml: update",
         "shell completion: bash, zsh, fish",
         "start-time ownership repair: /usr/local/share/uv-user/entrypoint.sh",

@@ -35,6 +35,10 @@ class Layout:
     bin: Path
     marks: Path  # planted programs append their name here when they run
 
+    @property
+    def tool_bin(self) -> Path:
+        return self.root / "bin"
+
     def ran(self) -> List[str]:
         return self.marks.read_text().split() if self.marks.exists() else []
 
@@ -86,7 +90,8 @@ def sh(shell: str, script: str, *args: str, uid: Optional[int] = None, path: str
 
 def profile_of(layout: Layout) -> str:
     return scripts.profile(root=str(layout.root), env=str(layout.env), cache=str(layout.root / "cache"),
-                           pythons=str(layout.root / "python"))
+                           pythons=str(layout.root / "python"), tools=str(layout.root / "tools"),
+                           tool_bin=str(layout.tool_bin))
 
 
 def report() -> str:
@@ -100,21 +105,22 @@ def report() -> str:
 @pytest.mark.root
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("before", [
-    "/usr/local/python/current/bin:/usr/local/py-utils/bin:{bin}:/usr/bin:/bin",  # python feature after us
-    "/usr/bin:/bin",                                                                # /etc/profile reset PATH
-    "/usr/bin:/bin:{bin}",                                                          # somewhere at the end
-    "{bin}:/usr/local/python/current/bin:{bin}:/usr/bin:/bin",                      # twice
+    "/usr/local/python/current/bin:/usr/local/py-utils/bin:{bin}:{tools}:/usr/bin:/bin",  # python feature after us
+    "/usr/bin:/bin",                                                                        # /etc/profile reset PATH
+    "/usr/bin:/bin:{tools}:{bin}",                                                          # at the end, swapped
+    "{bin}:/usr/local/python/current/bin:{bin}:/usr/bin:/bin",                              # twice
 ])
-def test_a_login_shell_of_the_dev_user_moves_the_env_first_wherever_it_was(layout, shell, before):
+def test_a_login_shell_of_the_dev_user_moves_the_env_and_tools_first_wherever_they_were(layout, shell, before):
     own(layout, NOBODY)
-    path = before.format(bin=layout.bin)
+    path = before.format(bin=layout.bin, tools=layout.tool_bin)
     out = sh(shell, profile_of(layout) + report(), uid=NOBODY, path=path)
     assert out.returncode == 0, out.stderr
     got_path, project, venv = out.stdout.splitlines()
     entries = got_path.split(":")
-    assert entries[0] == str(layout.bin)
-    assert entries.count(str(layout.bin)) == 1
-    assert [e for e in entries if e != str(layout.bin)] == [e for e in path.split(":") if e != str(layout.bin)]
+    ours = [str(layout.bin), str(layout.tool_bin)]
+    assert entries[:2] == ours
+    assert entries.count(ours[0]) == 1 and entries.count(ours[1]) == 1
+    assert entries[2:] == [e for e in path.split(":") if e not in ours]
     assert (project, venv) == (str(layout.env), str(layout.env))
     assert layout.ran() == []
 
@@ -147,7 +153,7 @@ def test_a_root_login_shell_does_not_get_the_dev_users_bin(layout, shell):
 def test_root_keeps_the_env_when_the_tree_is_roots_own(layout, shell):
     own(layout, 0)
     out = sh(shell, profile_of(layout) + report(), path="/usr/bin:/bin")
-    assert out.stdout.splitlines()[0] == "{}:/usr/bin:/bin".format(layout.bin)
+    assert out.stdout.splitlines()[0] == "{}:{}:/usr/bin:/bin".format(layout.bin, layout.tool_bin)
 
 
 # --------------------------------------------------------------------------- the container's start shell

@@ -218,7 +218,7 @@ def replace_tree(staging: str, target: str) -> None:
 def check_tree() -> None:
     """Before the first write: none of uv-user's directories may be a symlink. ``uv venv --clear``
     empties the directory a linked venv points to, and re-owning stops at a link."""
-    for directory in (paths.ROOT, paths.VENV, paths.CACHE, paths.PYTHONS):
+    for directory in paths.managed_dirs():
         if os.path.islink(directory):
             raise UvUserError("{} is a symlink (to {}); uv-user never writes through links: remove it from the "
                               "image and rebuild".format(directory, shown(os.readlink(directory))))

@@ -27,7 +27,9 @@ from .text import shown
 
 # When the container is created: sync from uv.lock only, whenever there is a pyproject.toml, or not at all.
 # Here rather than in options.py so the start-time path (cli → autosync) imports nothing network-related.
-AUTO_SYNC_MODES = ("lock", "always", "never")
+# "all": like lock, for every member of a uv workspace (`--all-packages`); plain `uv sync` at a root with a
+# [project] installs that project only (a virtual root, without [project], already syncs every member).
+AUTO_SYNC_MODES = ("lock", "all", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,14 @@ def decide(mode: str, present: Set[str]) -> Decision:
     """What autoSync does for a workspace holding the files in ``present``."""
     if mode == "never":
         return Decision(None, "autoSync is never: not syncing")
-    if mode == "lock":
-        if "uv.lock" in present:
-            return Decision(["sync", "--frozen"], "uv.lock found: installing exactly what it pins")
-        return Decision(None, "no uv.lock in the workspace: not syncing (run `uv sync`, or set autoSync to always)")
+    if mode in ("lock", "all"):
+        if "uv.lock" not in present:
+            return Decision(None, "no uv.lock in the workspace: not syncing (run `uv sync`, or set autoSync to "
+                                  "always)")
+        if mode == "all":
+            return Decision(["sync", "--frozen", "--all-packages"],
+                            "uv.lock found: installing every workspace member exactly as it pins (autoSync all)")
+        return Decision(["sync", "--frozen"], "uv.lock found: installing exactly what it pins")
     if "pyproject.toml" in present:
         return Decision(["sync"], "pyproject.toml found: syncing (autoSync always)")
     return Decision(None, "no pyproject.toml in the workspace: nothing to sync")

@@ -36,7 +36,7 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 
 # The variables the checks read; only these are kept in the facts (and in --json).
 VARIABLES = ("UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV", "UV_CACHE_DIR", "UV_NO_CACHE", "UV_LINK_MODE",
-             "XDG_CACHE_HOME", "HOME", "PATH")
+             "XDG_CACHE_HOME", "HOME", "PATH", "UV_TOOL_DIR", "UV_TOOL_BIN_DIR")
 SCAN_SECONDS = 20.0  # the doctor must answer quickly even on a huge environment
 EXAMPLES = 3
 
@@ -89,6 +89,18 @@ class Mount:
 
 
 @dataclass
+class Tool:
+    """One `uv tool install` environment, read without running anything in it."""
+
+    name: str
+    python: str = ""  # where its bin/python leads, or the dangling link's text
+    resolves: bool = True
+    made_with: str = ""  # X.Y from pyvenv.cfg: the Python it was created with
+    now: str = ""  # X.Y of the interpreter its link leads to today ("" when unknown)
+    options: bool = False  # the receipt has --with, --python or extras: a reinstall must repeat them
+
+
+@dataclass
 class Workspace:
     path: str
     venv: str = "absent"  # absent | dir | file | link
@@ -124,6 +136,7 @@ class DoctorFacts:
     mountinfo_read: bool = True
     mount: Optional[Mount] = None
     workspaces: List[Workspace] = field(default_factory=list)
+    tools: List[Tool] = field(default_factory=list)
 
     @property
     def default_env(self) -> str:
@@ -444,6 +457,47 @@ def check_workspace(facts: DoctorFacts) -> Finding:
                    "remove it (rm -rf {}), unless it is the host's own env".format(where))
 
 
+def tool_dirs(facts: DoctorFacts) -> Tuple[str, str]:
+    """(UV_TOOL_DIR, UV_TOOL_BIN_DIR) as set, else the feature's defaults under the root."""
+    root = normalize(facts.root)
+    return (normalize(facts.env.get("UV_TOOL_DIR", "")) or root + "/tools",
+            normalize(facts.env.get("UV_TOOL_BIN_DIR", "")) or root + "/bin")
+
+
+def broken_why(tool: Tool) -> str:
+    """Why a tool environment no longer runs, or "": a rebuild onto another image can take its Python away
+    (a link to nothing) or swap it for another version at the same path (its packages are then missing)."""
+    if not tool.resolves:
+        return "its python {} is gone".format(shown(tool.python) or "link")
+    if tool.made_with and tool.now and tool.made_with != tool.now:
+        return "made with Python {}, its python is now {}".format(tool.made_with, tool.now)
+    return ""
+
+
+def check_tools(facts: DoctorFacts) -> Finding:
+    """uv tools live on the volume and their commands on PATH; a changed base image can break their envs."""
+    tool_dir, tool_bin = tool_dirs(facts)
+    entries = [normalize(e) for e in facts.env.get("PATH", "").split(os.pathsep) if e.startswith("/")]
+    broken = [(t, broken_why(t)) for t in facts.tools if broken_why(t)]
+    if broken:
+        fixes = ["uv tool uninstall {0} && uv tool install {0}".format(shown(t.name)) for t, _ in broken]
+        again = " (repeat the --with/--python options you installed {} with)".format(
+            "it" if len(broken) == 1 else "them") if any(t.options for t, _ in broken) else ""
+        return Finding("tools", WARN, "{} of {} uv tool{} no longer run{}: {}".format(
+            len(broken), len(facts.tools), "" if len(facts.tools) == 1 else "s", "s" if len(broken) == 1 else "",
+            ", ".join("{} ({})".format(shown(t.name), why) for t, why in broken)),
+            "; ".join(fixes) + again)
+    if tool_bin not in entries:
+        return Finding("tools", WARN, "{} (where `uv tool install` puts commands) is not on PATH".format(
+            shown(tool_bin)), "export PATH={}:$PATH (after {}/bin)".format(shown(tool_bin), facts.default_env))
+    if not facts.tools:
+        return Finding("tools", OK, "no uv tools yet (`uv tool install` keeps them in {}, on the volume)".format(
+            shown(tool_dir)))
+    return Finding("tools", OK, "{} uv tool{} in {}, commands on PATH: {}".format(
+        len(facts.tools), "" if len(facts.tools) == 1 else "s", shown(tool_dir),
+        ", ".join(shown(t.name) for t in facts.tools)))
+
+
 def check_root_exposure(facts: DoctorFacts) -> Finding:
     """The env's bin is first on every process's PATH, root's too, and the dev user writes it.
 
@@ -473,7 +527,7 @@ def check_root_exposure(facts: DoctorFacts) -> Finding:
 
 CHECKS: List[Callable[[DoctorFacts], Finding]] = [
     check_project_env, check_virtual_env, check_path, check_login_path, check_ownership, check_link_mode,
-    check_interpreter, check_uv, check_volume, check_workspace, check_root_exposure,
+    check_interpreter, check_uv, check_volume, check_workspace, check_tools, check_root_exposure,
 ]
 
 
@@ -626,6 +680,36 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
     return own
 
 
+_VERSION_CFG = re.compile(r"^\s*version(?:_info)?\s*=\s*(\d{1,3})\.(\d{1,3})", re.M)
+_VERSION_NAME = re.compile(r"python(\d{1,3})\.(\d{1,3})$")
+
+
+def gather_tools(tool_dir: str) -> List[Tool]:
+    """Every directory of ``tool_dir`` with a uv receipt; nothing in them is run (the doctor may be root)."""
+    try:
+        names = sorted(os.listdir(tool_dir))
+    except OSError:
+        return []
+    tools = []
+    for name in names:
+        env = os.path.join(tool_dir, name)
+        receipt = _read(os.path.join(env, "uv-receipt.toml"))
+        if receipt is None:
+            continue
+        python = os.path.join(env, "bin", "python")
+        tool = Tool(name, resolves=os.path.exists(python))
+        tool.python = os.path.realpath(python) if tool.resolves else (
+            os.readlink(python) if os.path.islink(python) else "")
+        found = _VERSION_CFG.search(_read(os.path.join(env, "pyvenv.cfg")) or "")
+        tool.made_with = "{}.{}".format(*found.groups()) if found else ""
+        now = _VERSION_NAME.search(os.path.basename(tool.python)) if tool.resolves else None
+        tool.now = "{}.{}".format(*now.groups()) if now else ""
+        # More than the tool itself in the receipt: --with packages, extras, a pinned --python.
+        tool.options = receipt.count("name =") > 1 or "python =" in receipt or "extras" in receipt
+        tools.append(tool)
+    return tools
+
+
 def gather_interpreter(env_dir: str) -> Interpreter:
     it = Interpreter(env_dir, exists=os.path.isdir(env_dir), python=os.path.join(env_dir, "bin", "python"))
     if not it.exists:
@@ -713,6 +797,7 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     facts.mountinfo_read = mountinfo is not None
     facts.mount = mount_at(parse_mountinfo(mountinfo or ""), root)
     facts.workspaces = [gather_workspace(w) for w in workspaces]
+    facts.tools = gather_tools(tool_dirs(facts)[0])
     return facts
 
 

@@ -70,6 +70,6 @@ def read(env: Mapping[str, str]) -> Options:
 def _auto_sync(raw: str) -> str:
     value = raw.strip().lower()
     if value not in AUTO_SYNC_MODES:
-        raise UvUserError("autoSync {} is not one of {}; use lock (default), always or never".format(
+        raise UvUserError("autoSync {} is not one of {}; use lock (default), all, always or never".format(
             quoted(raw), ", ".join(AUTO_SYNC_MODES)))
     return value

@@ -7,11 +7,22 @@ it cannot depend on options, so neither can these paths.
 from __future__ import annotations
 
 import posixpath
+from typing import Tuple
 
 ROOT = "/opt/uv-user"
 VENV = ROOT + "/venv"
 CACHE = ROOT + "/cache"
 PYTHONS = ROOT + "/python"
+# uv tools (`uv tool install ruff`): their environments, and the commands they put on PATH. The bin
+# directory must not be inside the tool directory: uv takes every directory there for a tool.
+TOOLS = ROOT + "/tools"
+TOOL_BIN = ROOT + "/bin"
+
+
+def managed_dirs() -> Tuple[str, ...]:
+    """Every directory uv-user creates and keeps the dev user's, the tree's root first (read when
+    called, so a test that points the layout at a scratch tree moves them all)."""
+    return (ROOT, VENV, CACHE, PYTHONS, TOOLS, TOOL_BIN)
 
 SHARE = "/usr/local/share/uv-user"
 RECORD = SHARE + "/install.json"

@@ -88,7 +88,7 @@ def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] 
     uv = plan_uv(options, facts, files, available)
     if not facts.python:
         raise UvUserError("no python3 interpreter found for the environment; install python3 in the image")
-    for directory in (paths.ROOT, paths.VENV, paths.CACHE, paths.PYTHONS):
+    for directory in paths.managed_dirs():
         reason = paths.refusal(directory)
         if reason:  # guards the constants against an edit that would hand out a system dir
             raise UvUserError("refusing to manage {}: {}".format(directory, reason))
@@ -125,7 +125,7 @@ def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] 
         uv=uv,
         python=facts.python,
         venv=venv,
-        dirs=[paths.ROOT, paths.CACHE, paths.PYTHONS],
+        dirs=[d for d in paths.managed_dirs() if d != paths.VENV],  # uv venv makes the env
         uv_toml=text,
         uv_toml_changed=text != facts.uv_toml,
         cert_keys=CERT_KEYS,
@@ -149,7 +149,8 @@ def describe(plan: Plan) -> List[str]:
         "owner: {}".format("{} (uid {}, gid {})".format(plan.user.name, plan.user.uid, plan.user.gid)
                            if plan.user.exists else plan.user.name + " (not created yet: given the tree at start)"),
         "environment {}: {} with {}".format(paths.VENV, plan.venv, plan.python),
-        "cache {}, managed Pythons {}".format(paths.CACHE, paths.PYTHONS),
+        "cache {}, managed Pythons {}, uv tools {} (commands in {})".format(
+            paths.CACHE, paths.PYTHONS, paths.TOOLS, paths.TOOL_BIN),
         "uv.toml {}: {}".format(paths.UV_TOML, "update" if plan.uv_toml_changed else "unchanged"),
         "shell completion: {}".format("bash, zsh, fish" if plan.completions else "off"),
         "start-time ownership repair: {}".format(paths.ENTRYPOINT),

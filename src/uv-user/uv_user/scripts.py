@@ -60,36 +60,38 @@ def root_on_user_tree(root: str = paths.ROOT, env: str = paths.VENV) -> str:
 
 
 def profile(root: str = paths.ROOT, env: str = paths.VENV, cache: str = paths.CACHE,
-            pythons: str = paths.PYTHONS) -> str:
-    """/etc/profile.d/uv-user.sh: the environment first in every login shell (root: see above)."""
+            pythons: str = paths.PYTHONS, tools: str = paths.TOOLS, tool_bin: str = paths.TOOL_BIN) -> str:
+    """/etc/profile.d/uv-user.sh: the environment, then uv tools' commands, first in every login shell
+    (root: see above)."""
     return """\
 # Installed by the uv-user dev container feature.
 # Login shells lose or reorder the container's PATH: Debian's /etc/profile resets it, other
 # profile scripts (the devcontainers python feature's 00-restore-env.sh) put their own
 # directories first, and `su -` or an ssh login start without the container's environment.
-# So the project environment's bin moves to the front here, wherever it was, and uv gets the
-# same settings the container's environment gives it (values already set win).
-# Root gets the environment only when it is root's own: the dev user can write every program
-# in it, so a root login shell must not find them first.
-uv_user_bin={bin}
+# So the project environment's bin, then uv tools' commands, move to the front here, wherever
+# they were, and uv gets the same settings the container's environment gives it (values
+# already set win). Root gets them only when the tree is root's own: the dev user can write
+# every program in it, so a root login shell must not find them first.
+uv_user_first={bin}:{tool_bin}
 uv_user_rest="${{PATH}}:"
 PATH=
 while [ -n "${{uv_user_rest}}" ]; do
     uv_user_dir="${{uv_user_rest%%:*}}"
     uv_user_rest="${{uv_user_rest#*:}}"
-    [ "${{uv_user_dir}}" = "${{uv_user_bin}}" ] || PATH="${{PATH:+${{PATH}}:}}${{uv_user_dir}}"
+    case ":${{uv_user_first}}:" in *":${{uv_user_dir}}:"*) ;; *) PATH="${{PATH:+${{PATH}}:}}${{uv_user_dir}}" ;; esac
 done
 if {root_on_user_tree}; then
 {drop}else
-    PATH="${{uv_user_bin}}${{PATH:+:${{PATH}}}}"
+    PATH="${{uv_user_first}}${{PATH:+:${{PATH}}}}"
     : "${{UV_PROJECT_ENVIRONMENT:={env}}}" "${{VIRTUAL_ENV:={env}}}"
     : "${{UV_CACHE_DIR:={cache}}}" "${{UV_PYTHON_INSTALL_DIR:={pythons}}}"
-    export UV_PROJECT_ENVIRONMENT VIRTUAL_ENV UV_CACHE_DIR UV_PYTHON_INSTALL_DIR
+    : "${{UV_TOOL_DIR:={tools}}}" "${{UV_TOOL_BIN_DIR:={tool_bin}}}"
+    export UV_PROJECT_ENVIRONMENT VIRTUAL_ENV UV_CACHE_DIR UV_PYTHON_INSTALL_DIR UV_TOOL_DIR UV_TOOL_BIN_DIR
 fi
 export PATH
-unset uv_user_bin uv_user_rest uv_user_dir
-""".format(bin=_q(env + "/bin"), root_on_user_tree=root_on_user_tree(root, env), drop=drop_user_tree(root),
-           env=env, cache=cache, pythons=pythons)
+unset uv_user_first uv_user_rest uv_user_dir
+""".format(bin=_q(env + "/bin"), tool_bin=_q(tool_bin), root_on_user_tree=root_on_user_tree(root, env),
+           drop=drop_user_tree(root), env=env, cache=cache, pythons=pythons, tools=tools)
 
 
 def entrypoint(user: str, python: str, root: str = paths.ROOT, env: str = paths.VENV,
