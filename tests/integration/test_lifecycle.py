@@ -7,12 +7,10 @@ user (or as root from outside) what a developer would see.
 
 from __future__ import annotations
 
-import grp
 import pwd
 import shutil
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -22,8 +20,6 @@ pytestmark = pytest.mark.docker
 
 EXAMPLE = REPO / "examples" / "basic"
 IMAGE = "uvuser-test/base:bookworm"
-REMAP_USER = "uvuser-remap"
-REMAP_UID = 1500
 
 
 def root_exec(container: str, script: str, check: bool = True):
@@ -99,17 +95,6 @@ def test_start_with_nothing_to_repair_changes_nothing(workspace: Path) -> None:
     after = root_exec(container, snapshot).stdout
     assert before == after
     assert before.count("\n") > 50
-
-
-@pytest.fixture
-def remap_user() -> Iterator[str]:
-    """A non-root host user in the docker group with a UID other than the image's 1000 (made as root)."""
-    try:
-        pwd.getpwnam(REMAP_USER)
-    except KeyError:
-        grp.getgrnam("docker")  # the engine's socket group; the harness installs docker.io
-        run(["useradd", "--uid", str(REMAP_UID), "--create-home", "--groups", "docker", REMAP_USER])
-    return REMAP_USER
 
 
 @pytest.mark.root  # useradd for the remap user

@@ -1,0 +1,1 @@
+NAME = "member-b"
