@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
+from .cli import cli_env
+
 REPO = Path(__file__).resolve().parents[1]
 FEATURE_SRC = REPO / "src" / "uv-user"
 CLI = REPO / "node_modules" / ".bin" / "devcontainer"
@@ -26,12 +28,15 @@ PUBLISHED_REF = "ghcr.io/uv-user/features/uv-user:1"
 
 def run(cmd: Sequence[str], *, check: bool = True, timeout: float = 1800, user: Optional[str] = None,
         env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
-    """Run a command capturing text output; on failure the assertion shows both streams."""
+    """Run a command capturing text output; on failure the assertion shows both streams.
+
+    Every command gets the devcontainers CLI's environment (harness.cli.cli_env: env, or ours, plus the
+    ghcr.io stand-in's CA while it is up), so no CLI run can miss it; docker ignores it."""
     argv = list(cmd)
     if user:  # as a host user, with that user's HOME (the CLI keeps state there)
         argv = ["runuser", "-u", user, "--", "env", "HOME=" + pwd.getpwnam(user).pw_dir] + argv
     result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            timeout=timeout, env=env, cwd=cwd)
+                            timeout=timeout, env=cli_env(env), cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError("command failed ({}): {}\n--- stdout\n{}\n--- stderr\n{}".format(
             result.returncode, " ".join(argv), result.stdout[-6000:], result.stderr[-6000:]))

@@ -1,14 +1,14 @@
-"""Shared pytest wiring: tests marked ``docker`` get a provisioned engine, CLI and images.
+"""Shared pytest wiring: tests marked ``docker`` get a provisioned engine, CLI, ghcr.io and images.
 
 Without Docker on a laptop they skip with the reason; under CI=true a missing
-engine, CLI or image is a failure, never a skip.
+engine, CLI, ghcr.io stand-in or image is a failure, never a skip.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Dict
+from typing import Dict, Iterator
 
 # The feature directory is packaged and copied into images as it is: keep bytecode out of it.
 sys.dont_write_bytecode = True
@@ -25,19 +25,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
 
 
 @pytest.fixture(scope="session")
-def provisioned(pytestconfig: pytest.Config) -> Dict[str, str]:
-    """Engine + CLI + the standard test images, built or reused by tag (progress shown live)."""
+def provisioned(pytestconfig: pytest.Config) -> Iterator[Dict[str, str]]:
+    """Engine + CLI + ghcr.io for the CLI + the standard test images, built or reused by tag (progress
+    shown live). A ghcr.io stand-in this session set up is removed when the session ends."""
     from harness import provision
     from harness.common import ProvisionError
 
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     try:
         with capture.global_and_fixture_disabled():
-            return provision.ensure_all().images
+            done = provision.ensure_all()
     except ProvisionError as exc:
         if IN_CI:
             pytest.fail("CI=true and the Docker test environment could not be provisioned: {}".format(exc))
         pytest.skip("no Docker test environment here: {}".format(exc))
+    try:
+        yield done.images
+    finally:
+        if done.ghcr is not None and done.ghcr.started:
+            with capture.global_and_fixture_disabled():
+                provision.stop_ghcr()
 
 
 @pytest.fixture(autouse=True)
