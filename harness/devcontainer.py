@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
 from .cli import cli_env
+from .images import STAND_INS
 
 REPO = Path(__file__).resolve().parents[1]
 FEATURE_SRC = REPO / "src" / "uv-user"
@@ -92,6 +93,12 @@ def docker_cleanup(*folders: os.PathLike) -> Iterator[Cleanup]:
     finally:
         for folder in cleanup.folders:
             remove_dev_containers(folder)
+
+
+def public_images(tags: Dict[str, str]) -> Dict[str, str]:
+    """Public image -> the local stand-in's tag (harness.images.STAND_INS), for make_workspace(images=...);
+    ``tags`` is what provisioning returned (logical name -> tag): only images it built are mapped."""
+    return {public: tags[name] for public, name in STAND_INS.items() if name in tags}
 
 
 def make_workspace(example: Path, into: Path, image: Optional[str] = None,
