@@ -102,11 +102,16 @@ def public_images(tags: Dict[str, str]) -> Dict[str, str]:
 
 
 def make_workspace(example: Path, into: Path, image: Optional[str] = None,
-                   images: Optional[Dict[str, str]] = None, name: Optional[str] = None) -> Path:
+                   images: Optional[Dict[str, str]] = None, name: Optional[str] = None,
+                   feature: Optional[str] = None, features: Optional[Dict[str, dict]] = None) -> Path:
     """Copy an example workspace and put the local feature where the CLI accepts it.
 
     Examples reference the published feature; the CLI only takes local features
     from inside .devcontainer (no symlinks), so the copy points at ./uv-user.
+    ``feature`` is a reference to use instead (e.g. harness.ghcr.publish_feature(...).ref:
+    the current src/ published to the ghcr.io stand-in); then nothing is copied.
+    ``features`` adds more features (reference -> options), e.g. the official
+    ghcr.io/devcontainers/features/python:1, which the ghcr.io stand-in serves.
     ``image`` replaces devcontainer.json's image outright; ``images`` maps public
     images the harness cannot pull to local stand-ins, wherever the example names
     them (devcontainer.json "image", Dockerfile FROM lines, compose "image:" lines).
@@ -115,14 +120,18 @@ def make_workspace(example: Path, into: Path, image: Optional[str] = None,
     workspace = into / (name or example.name)
     shutil.copytree(example, workspace)
     devcontainer = workspace / ".devcontainer"
-    shutil.copytree(FEATURE_SRC, devcontainer / "uv-user", ignore=shutil.ignore_patterns("__pycache__"))
+    if feature is None:
+        shutil.copytree(FEATURE_SRC, devcontainer / "uv-user", ignore=shutil.ignore_patterns("__pycache__"))
     config_path = devcontainer / "devcontainer.json"
-    text = config_path.read_text().replace('"' + PUBLISHED_REF + '"', '"./uv-user"')
-    if image or images:
+    text = config_path.read_text().replace('"' + PUBLISHED_REF + '"', '"' + (feature or "./uv-user") + '"')
+    if image or images or features:
         config = json.loads(strip_jsonc(text))
         replacement = image or (images or {}).get(config.get("image", ""))
         if replacement:
             config["image"] = replacement
+        if features:
+            config["features"] = {**features, **config.get("features", {})}
+        if replacement or features:
             text = json.dumps(config, indent=2)
     config_path.write_text(text)
     if images:

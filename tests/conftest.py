@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Dict, Iterator
+from typing import TYPE_CHECKING, Callable, Dict, Iterator
 
 # The feature directory is packaged and copied into images as it is: keep bytecode out of it.
 sys.dont_write_bytecode = True
 
 import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from harness.ghcr import Publication
+    from harness.registry import Registry
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -51,3 +55,28 @@ def provisioned(pytestconfig: pytest.Config) -> Iterator[Dict[str, str]]:
 def _docker_gate(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("docker") is not None:
         request.getfixturevalue("provisioned")
+
+
+@pytest.fixture(scope="session")
+def ghcr_standin(provisioned) -> Registry:
+    """The ghcr.io stand-in's registry (provisioned with the rest). Where the real ghcr.io answers there
+    is none (UVUSER_GHCR=standin forces it): a skip, or under CI=true a failure."""
+    from harness import ghcr
+
+    found = ghcr.ensure_ghcr()  # cheap: provisioning brought it up
+    if found.registry is None:
+        why = "the real ghcr.io answers; set UVUSER_GHCR=standin to test against the stand-in"
+        if IN_CI:
+            pytest.fail("CI=true and there is no ghcr.io stand-in: {}".format(why))
+        pytest.skip(why)
+    return found.registry
+
+
+@pytest.fixture(scope="session")
+def publish_uv_user(ghcr_standin) -> Callable[[str], Publication]:
+    """publish_uv_user(namespace) -> Publication: the current src/uv-user on the ghcr.io stand-in as
+    ghcr.io/<namespace>/uv-user (harness.ghcr.publish_feature: republished whenever the files changed;
+    harness.ghcr.BEFORE, AFTER and DOCUMENTED name the usual namespaces)."""
+    from harness import ghcr
+
+    return ghcr.publish_feature
