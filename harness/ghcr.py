@@ -28,7 +28,6 @@ stand-in anyway (publish_feature needs it: nobody can publish uv-user to the rea
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -40,7 +39,7 @@ import urllib.request
 from pathlib import Path
 
 from .cli import cli_env, ensure_cli
-from .common import REPO_ROOT, ProvisionError, exclusive, is_root, log, log_path, run_logged, which
+from .common import REPO_ROOT, ProvisionError, exclusive, is_root, log, log_path, run_logged, tail, which
 from .registry import Registry, Server, Tls, ensure_registry, owner, running, stop_registry
 from .release import files_sha256
 
@@ -260,34 +259,23 @@ def _stop(state: Path) -> None:
 
 # ---------------------------------------------------------------------------------------- content
 
-def _publish(reg: Registry, collection: Path, namespace: str) -> dict:
-    """`devcontainer features publish` of a folder of features to the stand-in; the CLI's JSON result."""
+def _publish(reg: Registry, collection: Path, namespace: str) -> None:
+    """`devcontainer features publish` of a folder of features to the stand-in (output in build/logs/ghcr.log)."""
     log_file = log_path("ghcr")
-    out = log_file.with_suffix(".publish.json")
     cmd = [str(ensure_cli()), "features", "publish", str(collection), "--registry", reg.host,
            "--namespace", namespace, "--log-level", "info"]
-    with out.open("w") as stdout, log_file.open("a") as stderr:
-        stderr.write(f"\n$ {' '.join(cmd)}\n")
-        stderr.flush()
-        result = subprocess.run(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=cli_env())
-    text = out.read_text()
+    result = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=cli_env())
+    with log_file.open("a") as fh:
+        fh.write(f"\n$ {' '.join(cmd)}\n{result.stderr}{result.stdout}")
     if result.returncode != 0:
         raise ProvisionError(f"publishing {collection} to the ghcr.io stand-in as {namespace} failed "
-                             f"(exit {result.returncode}); see {log_file}\n{text[-2000:]}")
-    return json.loads(text.strip().splitlines()[-1])
-
-
-def _tree_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+                             f"(exit {result.returncode}); see {log_file}\n{tail(log_file)}")
 
 
 def _publish_official(reg: Registry, state: Path) -> None:
     """harness/standin-features/devcontainers as ghcr.io/devcontainers/features/<id>, once per content:
     changed files replace what an earlier run published (publish itself skips a version it finds)."""
-    want = _tree_hash(FEATURES)
+    want = files_sha256(FEATURES)
     stamp = state / "official.sha256"
     ids = sorted(p.parent.name for p in FEATURES.glob("*/devcontainer-feature.json"))
     if stamp.exists() and stamp.read_text().strip() == want and all(

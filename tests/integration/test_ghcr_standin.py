@@ -69,7 +69,7 @@ def layer_file(registry: Registry, repo: str, digest: str, name: str) -> str:
     manifest = json.loads(registry.api("/v2/{}/manifests/{}".format(repo, digest))[1])
     blob = registry.api("/v2/{}/blobs/{}".format(repo, manifest["layers"][0]["digest"]))[1]
     with tarfile.open(fileobj=io.BytesIO(blob)) as archive:
-        member = next(m for m in archive.getmembers() if m.name.lstrip("./") == name)
+        member = next(m for m in archive.getmembers() if m.name.removeprefix("./") == name)
         return archive.extractfile(member).read().decode()
 
 
