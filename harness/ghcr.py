@@ -111,9 +111,13 @@ def _foreign_entry() -> str | None:
 def _write_hosts(lines: list[str]) -> None:
     """Rewrite /etc/hosts in place: it may be a bind mount (containers), where a rename fails."""
     text = "".join(line + "\n" for line in lines)
-    with HOSTS.open("r+") as fh:
-        fh.write(text)
-        fh.truncate()
+    try:
+        with HOSTS.open("r+") as fh:
+            fh.write(text)
+            fh.truncate()
+    except OSError as exc:
+        raise ProvisionError(f"cannot rewrite {HOSTS} ({exc.strerror}); the ghcr.io stand-in needs a writable "
+                             f"{HOSTS} to map ghcr.io to 127.0.0.1") from None
 
 
 def _set_hosts(state: Path) -> None:
