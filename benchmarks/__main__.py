@@ -63,9 +63,10 @@ def main(argv=None) -> int:
         provision.ensure_engine()
         cli = provision.ensure_cli()
         base = provision.ensure_images(["base"])["base"]
+        ghcr = provision.ensure_ghcr()  # the CLI resolves the feature's installsAfter references there
     except ProvisionError as exc:
-        print("bench: cannot provision Docker, the devcontainers CLI or the base image: {}".format(exc),
-              file=sys.stderr)
+        print("bench: cannot provision Docker, the devcontainers CLI, ghcr.io for it or the base image: {}".format(
+            exc), file=sys.stderr)
         return 1
     session = Session()
     workdir = Path(tempfile.mkdtemp(prefix="uv-user-bench-"))
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
         log("removing this run's containers, volumes and images")
         session.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
+        if ghcr.started:
+            provision.stop_ghcr()
     print(report.markdown(results))
     if results.get("chart") not in (None, "chart.png"):
         log("chart skipped: {}".format(results["chart"]))

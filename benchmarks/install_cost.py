@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from harness.cli import cli_env
 from harness.devcontainer import FEATURE_SRC, make_workspace
 from harness.devcontainer import REPO as HARNESS_REPO
 
@@ -38,7 +39,8 @@ def build(session: Session, cli: Path, workspace: Path, tag: str, no_cache: bool
     before = image_id(tag)
     started = time.perf_counter()
     result = sh([str(cli), "build", "--workspace-folder", str(workspace), "--image-name", tag,
-                 "--log-format", "json", *(["--no-cache"] if no_cache else [])], check=False, timeout=900)
+                 "--log-format", "json", *(["--no-cache"] if no_cache else [])], check=False, timeout=900,
+                env=cli_env())
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         output = result.stdout + result.stderr

@@ -7,7 +7,7 @@ import sys
 import time
 
 from .common import ProvisionError, log
-from .provision import DEFAULT_IMAGES, PUBLIC_IMAGES, ensure_all, stop_engine
+from .provision import DEFAULT_IMAGES, PUBLIC_IMAGES, ensure_all, stop_engine, stop_ghcr
 
 
 def _image_list(text: str) -> list[str]:
@@ -27,6 +27,8 @@ def _provision(images: list[str], cli: bool) -> int:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 1
     log(f"ready in {time.monotonic() - started:.1f} s: cli={done.cli} compose={done.compose}")
+    if done.ghcr is not None and done.ghcr.standin:
+        log("the ghcr.io stand-in stays up for CLI runs by the harness (`python3 -m harness stop-ghcr` removes it)")
     for name, tag in done.images.items():
         print(f"{name}\t{tag}")
     return 0
@@ -35,12 +37,14 @@ def _provision(images: list[str], cli: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    prov = sub.add_parser("provision", help="engine, docker-compose, devcontainer CLI and test images")
+    prov = sub.add_parser("provision", help="engine, docker-compose, devcontainer CLI, ghcr.io for it, test images")
     prov.add_argument("--images", type=_image_list, default=list(DEFAULT_IMAGES),
                       help=f"comma-separated: {', '.join(PUBLIC_IMAGES)}, or default/all/none "
                            f"(default: {','.join(DEFAULT_IMAGES)})")
     prov.add_argument("--no-cli", action="store_true", help="skip the devcontainer CLI")
     sub.add_parser("stop-engine", help="stop the dockerd this harness started (never another)")
+    sub.add_parser("stop-ghcr", help="remove the ghcr.io stand-in (registry, /etc/hosts entry, CA) unless a "
+                                     "running test session or demo still uses it")
     sub.add_parser("demo", help="the end-to-end demo (harness/demo.py; see `demo --help`)", add_help=False)
     record = sub.add_parser("release-record", help="after a release: record each feature's version and files "
                                                    "in release/<id>.json (--check: only verify)")
@@ -61,9 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "release-tags":
         from .release import tags_command
         return tags_command(args.file)
-    if args.command == "stop-engine":
+    stops = {"stop-engine": stop_engine, "stop-ghcr": stop_ghcr}
+    if args.command in stops:
         try:
-            stop_engine()
+            stops[args.command]()
         except ProvisionError as exc:
             print(f"harness: error: {exc}", file=sys.stderr)
             return 1

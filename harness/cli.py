@@ -6,7 +6,9 @@ Pinning means the demo, the tests and CI all drive the same CLI version a user w
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from .common import REPO_ROOT, ProvisionError, exclusive, log, log_path, run_logged, which
@@ -17,6 +19,23 @@ MIN_NODE_MAJOR = 20  # the CLI's package.json: "engines": {"node": ">=20.0.0"}
 
 def cli_path() -> Path:
     return REPO_ROOT / "node_modules" / ".bin" / "devcontainer"
+
+
+def cli_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every devcontainers CLI run (harness, tests, demo, benchmarks): env (default:
+    this process's) plus, while the harness's ghcr.io stand-in is up (harness.ghcr), its CA in
+    NODE_EXTRA_CA_CERTS and ghcr.io in NO_PROXY (a proxy would resolve ghcr.io itself, to the real one)."""
+    from .ghcr import HOSTNAME, node_ca_bundle  # ghcr publishes through this module: imported when used
+
+    result = dict(os.environ if env is None else env)
+    bundle = node_ca_bundle()
+    if bundle is not None:
+        result["NODE_EXTRA_CA_CERTS"] = str(bundle)
+        # Tools read one or the other spelling: both get the union, so neither loses an entry.
+        hosts = [h.strip() for name in ("no_proxy", "NO_PROXY") for h in result.get(name, "").split(",")]
+        merged = list(dict.fromkeys(h for h in hosts + [HOSTNAME] if h))
+        result["no_proxy"] = result["NO_PROXY"] = ",".join(merged)
+    return result
 
 
 def pinned_version() -> str:

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         provision.ensure_engine()
         provision.ensure_cli()
         images = provision.ensure_images(["base"])
+        ghcr = provision.ensure_ghcr()  # the CLI resolves the feature's installsAfter references there
     except ProvisionError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+        if ghcr.started:  # a kept container runs without it; only builds need it
+            provision.stop_ghcr()
 
 
 def _run(workspace: Path, image: str, keep: bool) -> int:

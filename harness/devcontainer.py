@@ -18,6 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
+from .cli import cli_env
+from .images import STAND_INS
+
 REPO = Path(__file__).resolve().parents[1]
 FEATURE_SRC = REPO / "src" / "uv-user"
 CLI = REPO / "node_modules" / ".bin" / "devcontainer"
@@ -26,12 +29,15 @@ PUBLISHED_REF = "ghcr.io/uv-user/features/uv-user:1"
 
 def run(cmd: Sequence[str], *, check: bool = True, timeout: float = 1800, user: Optional[str] = None,
         env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
-    """Run a command capturing text output; on failure the assertion shows both streams."""
+    """Run a command capturing text output; on failure the assertion shows both streams.
+
+    Every command gets the devcontainers CLI's environment (harness.cli.cli_env: env, or ours, plus the
+    ghcr.io stand-in's CA while it is up), so no CLI run can miss it; docker ignores it."""
     argv = list(cmd)
     if user:  # as a host user, with that user's HOME (the CLI keeps state there)
         argv = ["runuser", "-u", user, "--", "env", "HOME=" + pwd.getpwnam(user).pw_dir] + argv
     result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            timeout=timeout, env=env, cwd=cwd)
+                            timeout=timeout, env=cli_env(env), cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError("command failed ({}): {}\n--- stdout\n{}\n--- stderr\n{}".format(
             result.returncode, " ".join(argv), result.stdout[-6000:], result.stderr[-6000:]))
@@ -89,12 +95,23 @@ def docker_cleanup(*folders: os.PathLike) -> Iterator[Cleanup]:
             remove_dev_containers(folder)
 
 
+def public_images(tags: Dict[str, str]) -> Dict[str, str]:
+    """Public image -> the local stand-in's tag (harness.images.STAND_INS), for make_workspace(images=...);
+    ``tags`` is what provisioning returned (logical name -> tag): only images it built are mapped."""
+    return {public: tags[name] for public, name in STAND_INS.items() if name in tags}
+
+
 def make_workspace(example: Path, into: Path, image: Optional[str] = None,
-                   images: Optional[Dict[str, str]] = None, name: Optional[str] = None) -> Path:
+                   images: Optional[Dict[str, str]] = None, name: Optional[str] = None,
+                   feature: Optional[str] = None, features: Optional[Dict[str, dict]] = None) -> Path:
     """Copy an example workspace and put the local feature where the CLI accepts it.
 
     Examples reference the published feature; the CLI only takes local features
     from inside .devcontainer (no symlinks), so the copy points at ./uv-user.
+    ``feature`` is a reference to use instead (e.g. harness.ghcr.publish_feature(...).ref:
+    the current src/ published to the ghcr.io stand-in); then nothing is copied.
+    ``features`` adds more features (reference -> options), e.g. the official
+    ghcr.io/devcontainers/features/python:1, which the ghcr.io stand-in serves.
     ``image`` replaces devcontainer.json's image outright; ``images`` maps public
     images the harness cannot pull to local stand-ins, wherever the example names
     them (devcontainer.json "image", Dockerfile FROM lines, compose "image:" lines).
@@ -103,14 +120,18 @@ def make_workspace(example: Path, into: Path, image: Optional[str] = None,
     workspace = into / (name or example.name)
     shutil.copytree(example, workspace)
     devcontainer = workspace / ".devcontainer"
-    shutil.copytree(FEATURE_SRC, devcontainer / "uv-user", ignore=shutil.ignore_patterns("__pycache__"))
+    if feature is None:
+        shutil.copytree(FEATURE_SRC, devcontainer / "uv-user", ignore=shutil.ignore_patterns("__pycache__"))
     config_path = devcontainer / "devcontainer.json"
-    text = config_path.read_text().replace('"' + PUBLISHED_REF + '"', '"./uv-user"')
-    if image or images:
+    text = config_path.read_text().replace('"' + PUBLISHED_REF + '"', '"' + (feature or "./uv-user") + '"')
+    if image or images or features:
         config = json.loads(strip_jsonc(text))
         replacement = image or (images or {}).get(config.get("image", ""))
         if replacement:
             config["image"] = replacement
+        if features:
+            config["features"] = {**features, **config.get("features", {})}
+        if replacement or features:
             text = json.dumps(config, indent=2)
     config_path.write_text(text)
     if images:

@@ -61,6 +61,7 @@ Recipe = Union[Rootfs, Derived]
 _VSCODE = ('test "$(id -un)" = root && test "$(id -u vscode):$(id -g vscode)" = 1000:1000 '
            '&& test "$(getent passwd vscode | cut -d: -f6-)" = /home/vscode:/bin/bash '
            '&& test -d /home/vscode && sudo -u vscode sudo -n true')
+_DEVPYTHON = "/usr/local/python/current/bin/python"
 _PYPI = ('python3 -c "import urllib.request as u; '
          'u.urlopen(\'https://pypi.org/simple/uv/\', timeout=60).read(1)"')
 
@@ -88,12 +89,23 @@ RECIPES: dict[str, Recipe] = {
                       (("UV_VERSION", "0.9.30"),),
                       check='test "$(command -v uv)" = /usr/local/bin/uv && test -x /usr/local/bin/uvx '
                             '&& uv --version | grep -qx "uv 0.9.30.*"'),
+    # mcr.microsoft.com/devcontainers/python:3's stand-in (see the Dockerfile for what it reproduces).
+    "devpython": Derived("uvuser-test/devcontainers-python:3", "devpython.Dockerfile", "rootfs-bookworm",
+                         check=f"{_VSCODE} && test \"$(command -v python)\" = {_DEVPYTHON} "
+                               f"&& test \"$(su vscode -lc 'command -v python')\" = {_DEVPYTHON} "
+                               f"&& {_DEVPYTHON} -m venv --without-pip /tmp/v && {_PYPI}"),
     "arm64": Derived("uvuser-test/base-arm64:bookworm", "devuser.Dockerfile", "rootfs-bookworm-arm64",
                      (("PACKAGES", ""),),  # all in the rootfs already
                      check=f'{_VSCODE} && python3 --version && test "$(uname -m)" = aarch64'),
 }
+# Public images that examples and scenarios name, and the recipe standing in for each (no registry here).
+STAND_INS: dict[str, str] = {
+    "python:3.12-bookworm": "python",
+    "mcr.microsoft.com/devcontainers/base:bookworm": "base",
+    "mcr.microsoft.com/devcontainers/python:3": "devpython",
+}
 # What tests use; arm64 only on request (minutes under emulation). Rootfs images come as parents.
-DEFAULT_IMAGES: tuple[str, ...] = ("base", "python", "seed", "nopython", "trixie", "withuv")
+DEFAULT_IMAGES: tuple[str, ...] = ("base", "python", "seed", "nopython", "trixie", "withuv", "devpython")
 PUBLIC_IMAGES: tuple[str, ...] = (*DEFAULT_IMAGES, "arm64")
 
 

@@ -1,20 +1,24 @@
-"""Shared pytest wiring: tests marked ``docker`` get a provisioned engine, CLI and images;
+"""Shared pytest wiring: tests marked ``docker`` get a provisioned engine, CLI, ghcr.io and images;
 tests marked ``root`` need to run as root.
 
 Without Docker or root on a laptop they skip with the reason; under CI=true a missing
-engine, CLI or image, or a root test run as another user, is a failure, never a skip.
+engine, CLI, ghcr.io stand-in or image, or a root test run as another user, is a failure, never a skip.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Dict
+from typing import TYPE_CHECKING, Callable, Dict, Iterator
 
 # The feature directory is packaged and copied into images as it is: keep bytecode out of it.
 sys.dont_write_bytecode = True
 
 import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from harness.ghcr import Publication
+    from harness.registry import Registry
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -38,22 +42,54 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
 
 
 @pytest.fixture(scope="session")
-def provisioned(pytestconfig: pytest.Config) -> Dict[str, str]:
-    """Engine + CLI + the standard test images, built or reused by tag (progress shown live)."""
+def provisioned(pytestconfig: pytest.Config) -> Iterator[Dict[str, str]]:
+    """Engine + CLI + ghcr.io for the CLI + the standard test images, built or reused by tag (progress
+    shown live). A ghcr.io stand-in this session set up is removed when the session ends."""
     from harness import provision
     from harness.common import ProvisionError
 
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     try:
         with capture.global_and_fixture_disabled():
-            return provision.ensure_all().images
+            done = provision.ensure_all()
     except ProvisionError as exc:
         if IN_CI:
             pytest.fail("CI=true and the Docker test environment could not be provisioned: {}".format(exc))
         pytest.skip("no Docker test environment here: {}".format(exc))
+    try:
+        yield done.images
+    finally:
+        if done.ghcr is not None and done.ghcr.started:
+            with capture.global_and_fixture_disabled():
+                provision.stop_ghcr()
 
 
 @pytest.fixture(autouse=True)
 def _docker_gate(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("docker") is not None:
         request.getfixturevalue("provisioned")
+
+
+@pytest.fixture(scope="session")
+def ghcr_standin(provisioned) -> Registry:
+    """The ghcr.io stand-in's registry (provisioned with the rest). Where the real ghcr.io answers there
+    is none (UVUSER_GHCR=standin forces it): a skip, or under CI=true a failure."""
+    from harness import ghcr
+
+    found = ghcr.ensure_ghcr()  # cheap: provisioning brought it up
+    if found.registry is None:
+        why = "the real ghcr.io answers; set UVUSER_GHCR=standin to test against the stand-in"
+        if IN_CI:
+            pytest.fail("CI=true and there is no ghcr.io stand-in: {}".format(why))
+        pytest.skip(why)
+    return found.registry
+
+
+@pytest.fixture(scope="session")
+def publish_uv_user(ghcr_standin) -> Callable[[str], Publication]:
+    """publish_uv_user(namespace) -> Publication: the current src/uv-user on the ghcr.io stand-in as
+    ghcr.io/<namespace>/uv-user (harness.ghcr.publish_feature: republished whenever the files changed;
+    harness.ghcr.BEFORE, AFTER and DOCUMENTED name the usual namespaces)."""
+    from harness import ghcr
+
+    return ghcr.publish_feature

@@ -16,7 +16,7 @@ from typing import Dict, Iterator
 
 import pytest
 
-from harness.devcontainer import REPO, chown_tree, docker_cleanup, exec_, make_workspace, temp_dir, up
+from harness.devcontainer import REPO, chown_tree, docker_cleanup, exec_, make_workspace, public_images, temp_dir, up
 
 pytestmark = pytest.mark.docker
 
@@ -33,12 +33,6 @@ stat -c '%U' /opt/uv-user/venv /opt/uv-user/venv/bin/python
 id -un
 uv-user doctor
 """
-
-
-def public_images(provisioned: Dict[str, str]) -> Dict[str, str]:
-    """The images the examples name, mapped to local stand-ins (no registry is reachable here)."""
-    return {"python:3.12-bookworm": provisioned["python"],
-            "mcr.microsoft.com/devcontainers/base:bookworm": provisioned["base"]}
 
 
 @pytest.fixture

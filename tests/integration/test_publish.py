@@ -82,11 +82,10 @@ def namespace(registry: Registry) -> Iterator[str]:
     yield name
     if not registry.started:
         for repo in (name, name + "/uv-user"):
-            for tag in registry.tags(repo):
-                try:
-                    registry.api("/v2/{}/manifests/{}".format(repo, registry.digest(repo, tag)), method="DELETE")
-                except urllib.error.HTTPError:
-                    pass  # deleting is off in that registry's config, or the digest went with an earlier tag
+            try:
+                registry.delete_repository(repo)
+            except urllib.error.HTTPError:
+                pass  # deleting is off in that registry's config
 
 
 def publish(registry: Registry, namespace: str) -> dict:

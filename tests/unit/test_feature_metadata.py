@@ -31,12 +31,36 @@ def test_feature_json_meets_the_invariants_schema() -> None:
     lambda f: f["containerEnv"].update(VIRTUAL_ENV="/opt/uv-user/other"),
     lambda f: f["mounts"][0].update(source="uv-user"),
     lambda f: f.update(installsAfter=["ghcr.io/devcontainers/features/common-utils"]),
+    lambda f: f.pop("installsAfter"),
 ])
 def test_the_schema_rejects_broken_metadata(mutation) -> None:
     broken = json.loads(json.dumps(FEATURE))
     mutation(broken)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, SCHEMA)
+
+
+OFFICIAL = "ghcr.io/devcontainers/features/"
+STANDIN_FEATURES = REPO / "harness" / "standin-features" / "devcontainers"
+
+
+def test_installs_after_the_official_features_that_make_the_user_or_put_a_python_first() -> None:
+    # common-utils creates the user; python, anaconda and conda put their python first on PATH through
+    # containerEnv. Installed after them, our containerEnv PATH comes later in the image, i.e. first.
+    assert FEATURE["installsAfter"] == [OFFICIAL + "common-utils", OFFICIAL + "python", OFFICIAL + "anaconda",
+                                        OFFICIAL + "conda"]
+
+
+@pytest.mark.parametrize("reference", FEATURE["installsAfter"])
+def test_every_installs_after_reference_is_served_by_the_ghcr_stand_in(reference: str) -> None:
+    """The CLI fetches each reference's metadata at every build: without ghcr.io, builds need the
+    harness's stand-in to serve it (harness/ghcr.py publishes harness/standin-features/devcontainers)."""
+    assert reference.startswith(OFFICIAL), reference
+    meta = json.loads((STANDIN_FEATURES / reference[len(OFFICIAL):] / "devcontainer-feature.json").read_text())
+    assert meta["id"] == reference[len(OFFICIAL):]
+    if meta["id"] != "common-utils":
+        first = meta["containerEnv"]["PATH"].split(":")[0]
+        assert first.startswith("/") and meta["containerEnv"]["PATH"].endswith("${PATH}"), meta["containerEnv"]
 
 
 def test_layout_constants_agree_with_container_env() -> None:
