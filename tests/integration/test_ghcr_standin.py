@@ -170,12 +170,6 @@ def test_on_the_devcontainers_python_image_the_env_is_vs_codes_interpreter(on_de
     assert "prefix: /opt/uv-user/venv\n" in result.stdout, result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "uv-user's /etc/profile.d/uv-user.sh adds the env's bin only when PATH lacks it; the CLI rewrites "
-    "/etc/profile to keep the container's PATH (`PATH=${PATH:-...}`), and the python feature's "
-    "/etc/profile.d/00-restore-env.sh (the devcontainers python image has it too) then prepends "
-    "/usr/local/python/current/bin in front of it, so login shells (the CLI's exec, VS Code terminals) "
-    "find that python first, whatever the install order"))
 @pytest.mark.parametrize("box_name", ["after_python_features", "on_devcontainers_python"])
 def test_login_shells_find_the_envs_python_first(box_name: str, request: pytest.FixtureRequest) -> None:
     box = request.getfixturevalue(box_name)
