@@ -195,8 +195,6 @@ BAD = [
      "uv version 0.0.1 is not on the index (newest there: {}); pick a published version".format(UV_VERSION)),
     ("version-none-without-uv", {"VERSION": "none"},
      "version is none but no working uv is on PATH in the image; install uv first or set version to latest"),
-    ("username-absent", {"USERNAME": "nosuchuser"},
-     "username 'nosuchuser' does not exist in the image; create it first"),
     ("username-odd", {"USERNAME": "vs code;id"}, "username 'vs code;id' is not a valid user name; use automatic"),
     ("index-malformed", {"INDEXURL": "pypi.org/simple"}, "indexUrl 'pypi.org/simple' is not an http(s) URL; use"),
     ("index-broken-ipv6", {"INDEXURL": "http://[::1/simple"},
