@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import pwd
-import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional
 
-from . import __version__, paths, repair
+from . import __version__, mounts, paths, repair
 from .errors import UvUserError
 from .facts import uv_version
 from .paths import is_within, normalize
@@ -132,21 +131,9 @@ def project_env(facts: DoctorFacts) -> str:
     return normalize(value) if value.startswith("/") else facts.default_env
 
 
-def _unescape(field_text: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (\\040 ...)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_text)
-
-
 def parse_mountinfo(text: str) -> List[Mount]:
-    """The mounts of /proc/self/mountinfo (proc(5)): mount point is field 5, fstype and source follow " - "."""
-    mounts = []
-    for line in text.splitlines():
-        head, sep, tail = line.partition(" - ")
-        fields, rest = head.split(), tail.split()
-        if not sep or len(fields) < 5 or len(rest) < 2:
-            continue
-        mounts.append(Mount(_unescape(fields[4]), rest[0], _unescape(rest[1])))
-    return mounts
+    """The mounts of /proc/self/mountinfo: where each is mounted, its fstype and source."""
+    return [Mount(row.mount_point, row.fstype, row.source) for row in mounts.parse(text)]
 
 
 def mount_at(mounts: List[Mount], path: str) -> Optional[Mount]:
@@ -564,7 +551,7 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     facts.interpreter = gather_interpreter(env_dir)
     facts.uv_path = shutil.which("uv", path=search) or ""
     facts.uv_version = uv_version(facts.uv_path) if facts.uv_path else ""
-    mountinfo = _read("/proc/self/mountinfo")
+    mountinfo = mounts.read()
     facts.mountinfo_read = mountinfo is not None
     facts.mount = mount_at(parse_mountinfo(mountinfo or ""), root)
     facts.workspaces = [gather_workspace(w) for w in workspaces]
