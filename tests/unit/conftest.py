@@ -230,3 +230,40 @@ def cli_env() -> Callable[..., Dict[str, str]]:
         return env
 
     return build
+
+
+# --------------------------------------------------------------------------- changing a tree mid-repair
+
+
+class _Listed(list):
+    """A directory listing already read (and stat()ed), usable where repair expects os.scandir's iterator."""
+
+    def __enter__(self) -> "_Listed":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.fixture
+def after_listing(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path, Callable[[], None]], None]:
+    """after_listing(directory, change): run ``change`` (as a racing user would) right after the
+    repair's walk has listed ``directory``, once: the moment between a listing and what follows it."""
+    from uv_user import repair
+
+    def arm(directory: Path, change: Callable[[], None]) -> None:
+        real, target, done = repair._scandir, os.stat(str(directory)).st_ino, []
+
+        def scandir(fd: int) -> _Listed:
+            with real(fd) as entries:
+                listed = _Listed(entries)
+            for entry in listed:
+                entry.stat(follow_symlinks=False)  # cached in the entry: its directory fd closes with the iterator
+            if os.fstat(fd).st_ino == target and not done:
+                done.append(True)
+                change()
+            return listed
+
+        monkeypatch.setattr(repair, "_scandir", scandir)
+
+    return arm

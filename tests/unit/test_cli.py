@@ -116,7 +116,8 @@ def test_repair_entrypoint_with_a_symlinked_root_exits_0_with_one_line(cli_env, 
 
 def test_repair_entrypoint_survives_an_unexpected_error_with_one_line(cli_env, tmp_path):
     (tmp_path / "tree").mkdir()
-    prelude = "from uv_user import repair\ndef boom(*a, **k): raise RuntimeError('disk on fire')\nrepair.scan = boom"
+    prelude = ("from uv_user import repair\ndef boom(*a, **k): raise RuntimeError('disk on fire')\n"
+               "repair.scan = repair.repair = boom")
     result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tmp_path / "tree")], cli_env(),
                  prelude=prelude)
     assert result.returncode == 0

@@ -75,32 +75,39 @@ def cmd_repair(args: argparse.Namespace) -> int:
         raise UvUserError("user {!r} no longer exists in this container; rebuild it or pass --user NAME".format(name))
     uid, gid = account.pw_uid, account.pw_gid
     deadline = time.monotonic() + args.max_seconds if args.max_seconds else None
+    if os.geteuid() == 0 and not args.dry_run:
+        # One pass: each entry is checked and changed while its directory's fd is held.
+        report = repair.repair(args.root, uid, gid, deadline)
+        if not report.mismatched:
+            if report.incomplete:
+                log("ownership check of {} stopped after {} s; run `uv-user repair`".format(
+                    args.root, args.max_seconds))
+            return 0
+        log("re-owned {} of {} entries under {} for {} ({}:{}){}".format(
+            report.changed, report.scanned, args.root, name, uid, gid,
+            "; {} could not be changed, e.g. {}".format(report.error_count, report.errors[0])
+            if report.errors else ""))
+        return 0 if not report.errors else 1
     report = repair.scan(args.root, uid, gid, deadline)
     if not report.mismatches:
         if report.incomplete:
             log("ownership check of {} stopped after {} s; run `uv-user repair`".format(args.root, args.max_seconds))
         return 0
-    count = len(report.mismatches)
+    count = report.mismatched
     first = report.mismatches[0]
     if args.dry_run:
         log("{} entries under {} are not owned by {} ({}:{}), e.g. {} ({}:{})".format(
             count, args.root, name, uid, gid, first.path, first.uid, first.gid))
         return 0
-    if os.geteuid() != 0:
-        if sudo_works():
-            cmd = ["sudo", "-n", paths.COMMAND, "repair", "--user", name, "--root", args.root]
-            if args.entrypoint:
-                cmd.append("--entrypoint")
-            return subprocess.run(cmd).returncode
-        raise UvUserError(
-            "{} entries under {} are not owned by {} ({}:{}) and this container runs as {} without sudo; "
-            "as root run: uv-user repair (e.g. docker exec -u root <container> uv-user repair)".format(
-                count, args.root, name, uid, gid, pwd.getpwuid(os.geteuid()).pw_name if _known_uid() else os.geteuid()))
-    repair.apply(report)
-    log("re-owned {} of {} entries under {} for {} ({}:{}){}".format(
-        report.changed, report.scanned, args.root, name, uid, gid,
-        "; {} could not be changed, e.g. {}".format(len(report.errors), report.errors[0]) if report.errors else ""))
-    return 0 if not report.errors else 1
+    if sudo_works():
+        cmd = ["sudo", "-n", paths.COMMAND, "repair", "--user", name, "--root", args.root]
+        if args.entrypoint:
+            cmd.append("--entrypoint")
+        return subprocess.run(cmd).returncode
+    raise UvUserError(
+        "{} entries under {} are not owned by {} ({}:{}) and this container runs as {} without sudo; "
+        "as root run: uv-user repair (e.g. docker exec -u root <container> uv-user repair)".format(
+            count, args.root, name, uid, gid, pwd.getpwuid(os.geteuid()).pw_name if _known_uid() else os.geteuid()))
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

@@ -4,19 +4,31 @@ Why it exists: a fresh named volume can come up root-owned, the devcontainers CL
 re-owns only $HOME after remapping the user's UID, and ``sudo uv ...`` leaves
 root-owned files. Each of those breaks the next ``uv sync``.
 
-How it stays safe and cheap: it never follows a symlink, never leaves the
-filesystem of its root (a mount inside the tree is not ours), refuses a root that
-is itself a symlink, and changes only entries whose owner differs, so a start with
-nothing to repair costs one lstat per entry.
+Why it is built this way: root runs it, in a tree the (non-root) user owns and
+can rename, relink and swap while root works in it. So root trusts no path:
 
-The tree belongs to the (non-root) user, who can rename and relink anything in it
-while root repairs it. So the re-owning step trusts no path: it walks down from
-the root one directory file descriptor at a time (O_NOFOLLOW, same filesystem),
-checks that each entry is still the inode the scan saw, and changes the owner
-relative to its directory without following the last component. A regular file
-with more hard links than the tree holds has a name outside the tree (``ln
-/etc/shadow x`` where the kernel allows it): re-owning it would hand that file
-over, so it is left alone and reported.
+- It walks only through directory file descriptors, each opened O_NOFOLLOW |
+  O_DIRECTORY relative to its parent's and checked (fstat) to be the inode the
+  parent's listing showed. A directory swapped for a symlink is never entered.
+- It changes exactly the inode it checked: each entry is opened O_PATH |
+  O_NOFOLLOW relative to its directory (which never opens a FIFO or a device),
+  compared by (st_dev, st_ino) with the listing, and re-owned through that fd.
+- It never crosses a mount: an entry on another st_dev is skipped, and when the
+  mount table holds a mount of the tree's own filesystem below the tree's mount
+  (a bind mount, which has the same st_dev), every directory's mount id is
+  compared with the root's too.
+- A regular file with more names than the tree holds has a name outside it
+  (``ln /etc/shadow x`` where the kernel allows it): re-owning it would hand that
+  file over. Hard-linked files are re-owned last, only after their names inside
+  the tree have been counted again while inotify watches their directories, so
+  a name moved from one directory to another mid-walk cannot be counted twice.
+
+It is also bounded and fast: one pass checks and changes while it holds each
+directory's fd (cost linear in the entries, whatever the depth: ancestors' fds
+are kept, and re-derived through ``..`` when fds run short), what uv needs
+first (the root, its children, the environment, the cache's top levels and
+lock files, the managed Pythons' top level), and it stops at a deadline. A
+start with nothing to repair costs one lstat per entry.
 """
 
 from __future__ import annotations
@@ -24,12 +36,30 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import struct
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Set, Tuple
 
-from . import paths
+from . import mounts, paths
 from .errors import UvUserError
+from .text import shown
+
+# What uv needs to work, repaired before the rest: (directory relative to the root, how deep;
+# None: all of it). The root and its children; the environment uv syncs; the cache's top level and
+# its buckets' (uv locks <cache>/.lock and locks inside buckets); the managed Pythons' top level (.lock).
+PRIORITY: Tuple[Tuple[str, Optional[int]], ...] = (("", 1), ("venv", None), ("cache", 2), ("python", 1))
+LISTED = 1000  # Mismatch entries a report keeps (the counts are always complete)
+ERRORS_KEPT = 20  # error lines a report keeps
+LINK_TRIES = 3  # rounds of counting a hard link's names before it is left alone as "still changing"
+
+Key = Tuple[int, int]  # (st_dev, st_ino)
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # readable: scandir needs it
+_ENTRY_FLAGS = getattr(os, "O_PATH", 0o10000000) | os.O_NOFOLLOW | os.O_CLOEXEC  # never opens the file itself
+_AT_EMPTY_PATH = 0x1000
+_AT_SYMLINK_NOFOLLOW = 0x100
+_scandir = os.scandir  # tests wrap it to change the tree at an exact moment of the walk
 
 
 @dataclass
@@ -37,27 +67,47 @@ class Mismatch:
     path: str
     uid: int
     gid: int
-    #: The inode the scan saw; re-owning skips the path if it now names another one.
+    #: The inode the walk saw.
     ino: int = 0
     dev: int = 0
     nlink: int = 1
-    #: Why this entry must not be re-owned ("" when it may be).
+    #: Why this entry must not be re-owned ("" when it may be; filled by scan()).
     refused: str = ""
 
 
 @dataclass
 class Report:
+    """What one scan or repair found and did: plain data (asdict() is JSON-ready)."""
+
     root: str
     uid: int
     gid: int
+    user: str = ""
     scanned: int = 0
-    mismatches: List[Mismatch] = field(default_factory=list)
+    mismatched: int = 0  # entries not owned by uid:gid when seen
+    mismatches: List[Mismatch] = field(default_factory=list)  # the first LISTED of them
     changed: int = 0
-    errors: List[str] = field(default_factory=list)
+    refused: int = 0  # hard-linked files left alone
+    raced: int = 0  # entries replaced, moved or removed while being repaired (the next repair sees them)
+    errors: List[str] = field(default_factory=list)  # the first ERRORS_KEPT, one line each, names escaped
+    error_count: int = 0
     skipped_mounts: List[str] = field(default_factory=list)
-    incomplete: bool = False
-    #: st_dev of the root: re-owning never steps onto another filesystem (0: not checked).
+    incomplete: bool = False  # stopped at the deadline
+    seconds: float = 0.0
+    dry_run: bool = True
+    #: st_dev of the root: the walk never steps onto another filesystem.
     root_dev: int = 0
+    #: pid of the process continuing this repair in the background (0: none).
+    background_pid: int = 0
+    #: exit code of `sudo -n uv-user repair` when a non-root user handed the repair to root (None: not).
+    delegated: Optional[int] = None
+
+    @property
+    def complete(self) -> bool:
+        return not self.incomplete and not self.error_count and not self.raced
+
+    def as_dict(self) -> Dict[str, object]:
+        return asdict(self)
 
 
 def needs_change(st: os.stat_result, uid: int, gid: int) -> bool:
@@ -68,143 +118,771 @@ def check_root(root: str) -> os.stat_result:
     """The root's own lstat, refusing anything that would let the walk escape."""
     reason = paths.refusal(root)
     if reason:
-        raise UvUserError("refusing to repair ownership of {}: {}".format(root, reason))
+        raise UvUserError("refusing to repair ownership of {}: {}".format(shown(root), reason))
     path = os.path.normpath(root)  # lexically: "venv/.." must not resolve through a linked venv
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        raise UvUserError("{} does not exist; rebuild the container so the feature can create it".format(root))
+        raise UvUserError("{} does not exist; rebuild the container so the feature can create it".format(shown(root)))
     if stat.S_ISLNK(st.st_mode):
-        raise UvUserError(
-            "{} is a symlink (to {}); uv-user never re-owns through links: remove it and rebuild".format(
-                root, os.readlink(path))
-        )
+        raise UvUserError("{} is a symlink (to {}); uv-user never re-owns through links: remove it and rebuild".format(
+            shown(root), shown(os.readlink(path))))
     if not stat.S_ISDIR(st.st_mode):
-        raise UvUserError("{} is not a directory; remove it and rebuild".format(root))
+        raise UvUserError("{} is not a directory; remove it and rebuild".format(shown(root)))
     return st
 
 
-def walk(root: str, root_st: os.stat_result, report: Report,
-         deadline: Optional[float] = None) -> Iterator[Tuple[str, os.stat_result]]:
-    """Every entry under ``root`` (root first), without following links or crossing mounts."""
-    yield root, root_st
-    stack = [root]
-    while stack:
-        if deadline is not None and time.monotonic() > deadline:
-            report.incomplete = True
+def _key(st: os.stat_result) -> Key:
+    return st.st_dev, st.st_ino
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+# ----------------------------------------------------------------------------- the kernel calls Python lacks
+
+
+class _Libc:
+    """fchownat(fd, "", AT_EMPTY_PATH) and inotify through ctypes (stdlib), loaded on first use.
+
+    os.chown has no AT_EMPTY_PATH, and os.fchown refuses O_PATH fds (EBADF): without this, the
+    only way to re-own the exact inode an O_PATH fd holds is /proc/self/fd/N, which does not
+    work for symlinks. ``None`` members mean the call is unavailable here.
+    """
+
+    loaded = False
+    fchownat = None
+    inotify_init1 = None
+    inotify_add_watch = None
+
+    @classmethod
+    def load(cls) -> None:
+        if cls.loaded:
             return
-        directory = stack.pop()
+        cls.loaded = True
         try:
-            entries = list(os.scandir(directory))
-        except OSError as exc:
-            report.errors.append("{}: {}".format(directory, exc.strerror or exc))
-            continue
-        for entry in entries:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fchownat = libc.fchownat
+            fchownat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_int]
+            fchownat.restype = ctypes.c_int
+            init = libc.inotify_init1
+            init.argtypes = [ctypes.c_int]
+            init.restype = ctypes.c_int
+            add = libc.inotify_add_watch
+            add.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+            add.restype = ctypes.c_int
+        except (ImportError, OSError, AttributeError):
+            return
+        cls.get_errno = staticmethod(ctypes.get_errno)
+        cls.fchownat, cls.inotify_init1, cls.inotify_add_watch = fchownat, init, add
+
+    @classmethod
+    def fail(cls) -> OSError:
+        code = cls.get_errno()
+        return OSError(code, os.strerror(code))
+
+
+def _chown_fd(fd: int, st: os.stat_result, uid: int, gid: int) -> None:
+    """Re-own exactly the inode an O_PATH fd holds (a symlink itself, never its target)."""
+    _Libc.load()
+    if _Libc.fchownat is not None:
+        if _Libc.fchownat(fd, b"", uid, gid, _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW) != 0:
+            raise _Libc.fail()
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(errno.ENOTSUP, "a symlink cannot be re-owned safely without fchownat (ctypes is unavailable)")
+    os.chown("/proc/self/fd/{}".format(fd), uid, gid)  # the magic link leads to this very inode
+
+
+def _mount_id(fd: int) -> Optional[int]:
+    """The mount an fd is on (/proc/self/fdinfo; immune to renames, unlike mount-point paths)."""
+    try:
+        with open("/proc/self/fdinfo/{}".format(fd), "rb") as handle:
+            for line in handle:
+                if line.startswith(b"mnt_id:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class _Mounts:
+    """Whether an fd is on the root's mount, by mount id when the mount table says it can differ."""
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_id = _mount_id(root_fd)
+        self.check_each = False
+        if self.root_id is None:
+            return  # no /proc: only st_dev can tell (and tells every mount of another filesystem)
+        table = mounts.read()
+        # Unreadable while fdinfo is not: compare every directory rather than guess.
+        self.check_each = table is None or bool(mounts.same_device_below(mounts.parse(table), self.root_id))
+
+    def foreign(self, fd: int) -> bool:
+        return self.check_each and _mount_id(fd) != self.root_id
+
+
+class _Watcher:
+    """inotify on directories: did any name leave them (moved or removed) since they were watched?"""
+
+    # IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR; the kernel adds
+    # IN_IGNORED, IN_UNMOUNT and IN_Q_OVERFLOW on its own.
+    MASK = 0x40 | 0x200 | 0x400 | 0x800 | 0x01000000
+    OVERFLOW = 0x4000
+
+    def __init__(self) -> None:
+        _Libc.load()
+        if _Libc.inotify_init1 is None:
+            raise OSError(errno.ENOSYS, "ctypes is unavailable")
+        fd = _Libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise _Libc.fail()
+        self.fd = fd
+        self.dirs: Dict[int, Key] = {}  # watch descriptor → directory
+
+    def watch(self, fd: int, key: Key) -> bool:
+        """Watch the directory an fd holds; False when the watch limit is reached."""
+        wd = _Libc.inotify_add_watch(self.fd, "/proc/self/fd/{}".format(fd).encode(), self.MASK)
+        if wd < 0:
+            error = _Libc.fail()
+            if error.errno == errno.ENOSPC:
+                return False
+            raise error
+        self.dirs[wd] = key
+        return True
+
+    def disturbed(self) -> Optional[Set[Key]]:
+        """Directories a name left since they were watched; None: unknown (the event queue overflowed)."""
+        found: Set[Key] = set()
+        while True:
             try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                report.errors.append("{}: {}".format(entry.path, exc.strerror or exc))
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return found
+            offset = 0
+            while offset + 16 <= len(data):
+                wd, mask, _, length = struct.unpack_from("iIII", data, offset)
+                offset += 16 + length
+                if mask & self.OVERFLOW:
+                    return None
+                if wd in self.dirs:
+                    found.add(self.dirs[wd])
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+# ----------------------------------------------------------------------------- the walk
+
+
+class _Dir:
+    """A directory of the tree as the walk reached it: its parent, its name there, its inode, its fd."""
+
+    __slots__ = ("parent", "name", "key", "fd", "links")
+
+    def __init__(self, parent: Optional["_Dir"], name: str, key: Key, fd: int) -> None:
+        self.parent, self.name, self.key, self.fd = parent, name, key, fd
+        self.links = False  # holds a name of a hard-linked file to re-own at the end
+
+    def path(self, root: str) -> str:
+        """For messages only (never opened): built on demand, so deep trees cost nothing here."""
+        names, node = [], self
+        while node.parent is not None:
+            names.append(node.name)
+            node = node.parent
+        return "/".join([root] + names[::-1])
+
+
+class _Link:
+    """A mismatched file with more than one name: where the walk saw its names."""
+
+    __slots__ = ("key", "names", "tries")
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self.names: Dict[Tuple[Key, str], _Dir] = {}  # (directory, name) → directory
+        self.tries = 0
+
+
+class _Frame:
+    __slots__ = ("node", "pending", "depth")
+
+    def __init__(self, node: _Dir, pending: List[Tuple[str, os.stat_result]], depth: Optional[int]) -> None:
+        self.node, self.pending, self.depth = node, pending, depth
+
+
+def _fd_budget() -> Tuple[int, Optional[Tuple[int, int]]]:
+    """How many directory fds the walk may hold, raising the soft limit to the hard one first.
+
+    Returns the budget and the limits to restore afterwards (children such as `uv sync` must not
+    inherit a raised soft limit).
+    """
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        wanted = min(wanted, 1 << 20)
+        saved = None
+        if wanted > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            saved, soft = (soft, hard), wanted
+    except (ImportError, ValueError, OSError):
+        return 64, None
+    return max(8, min(soft, 1 << 16) - 64), saved
+
+
+def _restore_limit(saved: Optional[Tuple[int, int]]) -> None:
+    if saved is not None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+
+
+class _Walk:
+    """One scan (``change`` False) or repair of the tree under ``report.root``."""
+
+    def __init__(self, report: Report, change: bool, deadline: Optional[float]) -> None:
+        self.report, self.change, self.deadline = report, change, deadline
+        self.root, self.uid, self.gid, self.dev = report.root, report.uid, report.gid, report.root_dev
+        self.budget = 64
+        self.open = 0  # directory fds held by _Dir nodes
+        self.stack: List[_Frame] = []
+        self.low = 0  # frames below this index hold no fd (or are the root's): where make_room looks first
+        self.full: Set[Key] = set()  # directories listed with no depth limit (never listed twice)
+        self.partial: Dict[Key, Set[str]] = {}  # names handled by a depth-limited listing
+        self.links: Dict[Key, _Link] = {}
+        self.names: Dict[Key, Tuple[int, Set[Tuple[Key, str]]]] = {}  # scan only: hard links' nlink, names
+        self.entered: Set[Key] = set()  # directories already checked (a shallow listing enters them first)
+        self.kept: List[_Dir] = []  # directories holding hard-link names, fds kept while there is room
+        self.expired = False
+        self.top: Optional[_Dir] = None
+        self.mounts: Optional[_Mounts] = None
+        self.watcher: Optional[_Watcher] = None
+
+    # -- bookkeeping
+
+    def clock(self) -> bool:
+        if not self.expired and self.deadline is not None and time.monotonic() > self.deadline:
+            self.expired = self.report.incomplete = True
+        return self.expired
+
+    def error(self, path: str, reason: str) -> None:
+        self.report.error_count += 1
+        if len(self.report.errors) < ERRORS_KEPT:
+            self.report.errors.append("{}: {}".format(shown(path), reason))
+
+    def entry_path(self, node: _Dir, name: str) -> str:
+        return node.path(self.root) + "/" + name
+
+    def note(self, node: _Dir, name: str, st: os.stat_result) -> None:
+        self.report.mismatched += 1
+        if len(self.report.mismatches) < LISTED:
+            self.report.mismatches.append(Mismatch(self.entry_path(node, name), st.st_uid, st.st_gid, st.st_ino,
+                                                   st.st_dev, st.st_nlink))
+
+    def skip_mount(self, path: str) -> None:
+        if len(self.report.skipped_mounts) < LISTED:
+            self.report.skipped_mounts.append(path)
+
+    def close(self, node: _Dir) -> None:
+        if node.fd >= 0:
+            os.close(node.fd)
+            node.fd = -1
+            self.open -= 1
+
+    def make_room(self) -> None:
+        """Close a directory fd that can be re-derived later when the budget is spent."""
+        while self.open >= self.budget:
+            if self.kept:
+                self.close(self.kept.pop())
                 continue
-            if st.st_dev != root_st.st_dev:
-                report.skipped_mounts.append(entry.path)
-                continue
-            yield entry.path, st
-            if stat.S_ISDIR(st.st_mode):
-                stack.append(entry.path)
+            last = len(self.stack) - 1  # the frame being worked on keeps its fd
+            while self.low < last and (self.stack[self.low].node.fd < 0 or self.stack[self.low].node is self.top):
+                self.low += 1
+            if self.low >= last:
+                return  # nothing left to give back: the next open fails and is reported
+            self.close(self.stack[self.low].node)
 
-
-def scan(root: str, uid: int, gid: int, deadline: Optional[float] = None) -> Report:
-    """The repair plan: which entries under ``root`` are not owned by uid:gid."""
-    root_st = check_root(root)
-    root = os.path.normpath(root)
-    report = Report(root, uid, gid, root_dev=root_st.st_dev)
-    names: Dict[Tuple[int, int], int] = {}  # hard-linked files: how many of their names are in the tree
-    for path, st in walk(root, root_st, report, deadline):
-        report.scanned += 1
-        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
-            names[(st.st_dev, st.st_ino)] = names.get((st.st_dev, st.st_ino), 0) + 1
-        if needs_change(st, uid, gid):
-            report.mismatches.append(Mismatch(path, st.st_uid, st.st_gid, st.st_ino, st.st_dev, st.st_nlink))
-    for item in report.mismatches:
-        inside = names.get((item.dev, item.ino), 0)
-        if (item.dev, item.ino) in names and inside < item.nlink:  # a file (directories are not counted)
-            item.refused = "a hard link with {} of its {} names outside {}: left alone, since re-owning it " \
-                           "would re-own them too".format(item.nlink - inside, item.nlink, root)
-    return report
-
-
-_DIR_FLAGS = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_PATH", os.O_RDONLY)
-
-
-def _same(st: os.stat_result, item: Mismatch) -> bool:
-    return not item.ino or (st.st_ino, st.st_dev) == (item.ino, item.dev)
-
-
-def _chown_at(dir_fd: int, name: str, uid: int, gid: int) -> None:
-    os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
-
-
-class _Parents:
-    """Directory fds reached from the root's parent one O_NOFOLLOW step at a time; the last one is kept."""
-
-    def __init__(self, top: str, dev: int) -> None:
-        self.top = top  # the root's parent (/opt): not the user's, so opened by path
-        self.dev = dev  # every directory from the root down must be on this filesystem (0: unchecked)
-        self.key: Optional[Tuple[str, ...]] = None
-        self.fd = -1
-
-    def open(self, parts: Tuple[str, ...]) -> int:
-        if parts == self.key:
-            return self.fd
-        self.close()
-        fd = os.open(self.top, _DIR_FLAGS)
+    def verified_open(self, dir_fd: int, name: str, key: Key) -> int:
+        """openat(dir_fd, name) as a directory, never through a link, and only if it is ``key``."""
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
         try:
-            for part in parts:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = child
-                if self.dev and os.fstat(fd).st_dev != self.dev:
-                    raise OSError(errno.EXDEV, "a directory on the way is on another filesystem")
+            st = os.fstat(fd)
+            assert self.mounts is not None
+            if _key(st) != key or self.mounts.foreign(fd):
+                raise OSError(errno.ESTALE, "replaced")
         except BaseException:
             os.close(fd)
             raise
-        self.key, self.fd = parts, fd
         return fd
 
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-        self.key, self.fd = None, -1
+    def reopen(self, node: _Dir, child: Optional[_Dir] = None) -> bool:
+        """Give ``node`` an fd again: through ``child``'s ``..`` (one step), else down from an open ancestor.
 
-
-def apply(report: Report, chown_at: Callable[[int, str, int, int], None] = _chown_at) -> Report:
-    """Re-own exactly the mismatched entries, each reached without following any symlink."""
-    root = report.root
-    parents = _Parents(os.path.dirname(root) or "/", report.root_dev)
-    for item in report.mismatches:
-        if item.refused:
-            report.errors.append("{}: {}".format(item.path, item.refused))
-            continue
-        relative = os.path.relpath(item.path, root)
-        parts = (os.path.basename(root),) + (() if relative == "." else tuple(relative.split("/")))
+        Both check every directory against the inode recorded when it was first reached, so a
+        directory the user moved since is not mistaken for it: it is reported, not walked.
+        """
+        if node.fd >= 0:
+            return True
+        self.make_room()
+        if child is not None and child.fd >= 0:
+            try:
+                node.fd = self.verified_open(child.fd, "..", node.key)
+                self.open += 1
+                return True
+            except OSError:
+                pass
+        chain, top = [], node
+        while top.fd < 0:
+            chain.append(top)
+            top = top.parent  # type: ignore[assignment]  # the root's fd stays open
+        fd = top.fd
         try:
-            dir_fd = parents.open(parts[:-1])
-            st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
-            if not _same(st, item) or not needs_change(st, report.uid, report.gid):
-                continue  # replaced, or already re-owned (by a repair running alongside): not ours to change
-            chown_at(dir_fd, parts[-1], report.uid, report.gid)
-            report.changed += 1
-        except FileNotFoundError:
-            continue  # removed since the scan: nothing to own
+            for step in reversed(chain):
+                next_fd = self.verified_open(fd, step.name, step.key)
+                if fd != top.fd:
+                    os.close(fd)
+                fd = next_fd
+        except OSError:
+            if fd != top.fd:
+                os.close(fd)
+            self.report.raced += 1
+            return False
+        node.fd = fd
+        self.open += 1
+        return True
+
+    # -- entries
+
+    def start(self, root_st: os.stat_result) -> _Dir:
+        """The root: opened by path (its parent is root's), then checked to be what check_root saw."""
+        changed = UvUserError("{} changed while it was being opened (replaced, or by a link); run `uv-user repair` "
+                              "again".format(shown(self.root)))
+        try:
+            fd = os.open(self.root, _DIR_FLAGS)
+        except OSError:
+            raise changed
+        st = os.fstat(fd)
+        if _key(st) != _key(root_st):
+            os.close(fd)
+            raise changed
+        self.top = _Dir(None, "", _key(st), fd)
+        self.open += 1
+        self.mounts = _Mounts(fd)
+        self.report.scanned += 1
+        if needs_change(st, self.uid, self.gid):
+            self.report.mismatched += 1
+            self.report.mismatches.append(Mismatch(self.root, st.st_uid, st.st_gid, st.st_ino, st.st_dev,
+                                                   st.st_nlink))
+            if self.change:
+                self.fchown(self.top, self.root)
+        return self.top
+
+    def fchown(self, node: _Dir, path: str) -> None:
+        try:
+            os.fchown(node.fd, self.uid, self.gid)
+            self.report.changed += 1
         except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                report.errors.append("{}: a directory on the way was replaced by a link or file since the scan;"
-                                     " left alone".format(item.path))
+            self.error(path, _why(exc))
+
+    def enter(self, parent: _Dir, name: str, st: os.stat_result) -> Optional[_Dir]:
+        """A subdirectory the listing showed: opened, checked, re-owned if needed."""
+        if parent.fd < 0:
+            return None
+        self.make_room()
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent.fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                self.report.raced += 1  # removed, or replaced by a link or a file since the listing
             else:
-                report.errors.append("{}: {}".format(item.path, exc.strerror or exc))
-    parents.close()
+                self.error(self.entry_path(parent, name), _why(exc))
+            return None
+        now = os.fstat(fd)
+        assert self.mounts is not None
+        if _key(now) != _key(st):
+            os.close(fd)
+            self.report.raced += 1
+            return None
+        if self.mounts.foreign(fd):
+            os.close(fd)
+            self.skip_mount(self.entry_path(parent, name))
+            return None
+        node = _Dir(parent, name, _key(now), fd)
+        self.open += 1
+        if node.key not in self.entered:
+            self.entered.add(node.key)
+            if needs_change(now, self.uid, self.gid):
+                self.note(parent, name, now)
+                if self.change:
+                    self.fchown(node, self.entry_path(parent, name))
+        return node
+
+    def change_entry(self, node: _Dir, name: str, st: os.stat_result) -> None:
+        """Re-own one non-directory: the very inode the listing showed, or nothing."""
+        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+            self.defer(node, name, st)
+            return
+        try:
+            fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
+        except FileNotFoundError:
+            self.report.raced += 1
+            return
+        except OSError as exc:
+            self.error(self.entry_path(node, name), _why(exc))
+            return
+        try:
+            now = os.fstat(fd)
+            assert self.mounts is not None
+            if _key(now) != _key(st):
+                self.report.raced += 1  # swapped since the listing: the next repair looks at it
+            elif self.mounts.foreign(fd):
+                self.skip_mount(self.entry_path(node, name))
+            elif now.st_nlink > 1:
+                self.defer(node, name, now)  # linked since the listing
+            elif needs_change(now, self.uid, self.gid):
+                _chown_fd(fd, now, self.uid, self.gid)
+                self.report.changed += 1
+        except OSError as exc:
+            self.error(self.entry_path(node, name), _why(exc))
+        finally:
+            os.close(fd)
+
+    def defer(self, node: _Dir, name: str, st: os.stat_result) -> None:
+        link = self.links.get(_key(st))
+        if link is None:
+            link = self.links[_key(st)] = _Link(_key(st))
+        link.names[(node.key, name)] = node
+        node.links = True
+
+    def list_dir(self, node: _Dir, depth: Optional[int]) -> List[Tuple[str, os.stat_result]]:
+        """Handle every entry of ``node``; return its subdirectories to enter (with their lstat)."""
+        if depth is None:
+            self.full.add(node.key)
+        before = self.partial.get(node.key, ())
+        record = self.partial.setdefault(node.key, set()) if depth is not None else None
+        pending: List[Tuple[str, os.stat_result]] = []
+        uid, gid, dev, report = self.uid, self.gid, self.dev, self.report
+        try:
+            entries = _scandir(node.fd)
+        except OSError as exc:
+            self.error(node.path(self.root), _why(exc))
+            return pending
+        with entries:
+            for entry in entries:
+                name = entry.name
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    report.raced += 1
+                    continue
+                except OSError as exc:
+                    self.error(self.entry_path(node, name), _why(exc))
+                    continue
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if name in before:  # handled by an earlier, shallower listing
+                    if is_dir and st.st_dev == dev:
+                        pending.append((name, st))
+                    continue
+                if record is not None:
+                    record.add(name)
+                report.scanned += 1
+                if not report.scanned & 1023 and self.clock():
+                    break
+                if st.st_dev != dev:
+                    self.skip_mount(self.entry_path(node, name))
+                    continue
+                if is_dir:
+                    pending.append((name, st))  # checked (and counted) when entered: it may be a mount
+                elif st.st_uid != uid or st.st_gid != gid:
+                    self.mismatched_file(node, name, st)
+        return pending
+
+    def mismatched_file(self, node: _Dir, name: str, st: os.stat_result) -> None:
+        assert self.mounts is not None
+        if self.mounts.check_each and self.is_mount(node, name):
+            self.skip_mount(self.entry_path(node, name))
+            return
+        self.note(node, name, st)
+        if self.change:
+            self.change_entry(node, name, st)
+        elif st.st_nlink > 1:
+            self.names.setdefault(_key(st), (st.st_nlink, set()))[1].add((node.key, name))
+
+    def is_mount(self, node: _Dir, name: str) -> bool:
+        """A single-file bind mount of this filesystem (only asked when the mount table has one)."""
+        try:
+            fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
+        except OSError:
+            return False
+        try:
+            assert self.mounts is not None
+            return self.mounts.foreign(fd)
+        finally:
+            os.close(fd)
+
+    # -- directories
+
+    def subtree(self, node: _Dir, depth: Optional[int]) -> None:
+        """Depth-first below ``node`` (depth None: all of it); ``node``'s fd stays the caller's."""
+        if depth is None and node.key in self.full:
+            return
+        base = len(self.stack)
+        self.stack.append(_Frame(node, self.list_dir(node, depth), depth))
+        while len(self.stack) > base:
+            frame = self.stack[-1]
+            if self.expired or self.clock():
+                break
+            if not frame.pending or frame.node.fd < 0:
+                self.stack.pop()
+                self.low = min(self.low, len(self.stack) - 1) if self.stack else 0
+                if len(self.stack) > base:
+                    self.leave(frame.node, self.stack[-1].node)
+                continue
+            name, st = frame.pending.pop()
+            child = self.enter(frame.node, name, st)
+            if child is None:
+                continue
+            left = None if frame.depth is None else frame.depth - 1
+            if left == 0 or (left is None and child.key in self.full):
+                self.release(child)
+                continue
+            self.stack.append(_Frame(child, self.list_dir(child, left), left))
+        while len(self.stack) > base:  # stopped early: give back what the frames hold
+            frame = self.stack.pop()
+            if len(self.stack) > base:
+                self.release(frame.node)
+        self.low = 0
+
+    def leave(self, child: _Dir, parent: _Dir) -> None:
+        if parent.fd < 0 and not self.reopen(parent, child):
+            self.error(parent.path(self.root), "moved while it was being repaired; left for the next repair")
+        self.release(child)
+
+    def release(self, node: _Dir) -> None:
+        if node.links and self.change and self.open < self.budget // 2:
+            self.kept.append(node)  # its hard-link names are counted again at the end
+        else:
+            self.close(node)
+
+    def reach(self, relative: str) -> Optional[_Dir]:
+        """A directory of PRIORITY, one name below the root, or None when there is none."""
+        assert self.top is not None
+        if not relative:
+            return self.top
+        try:
+            st = os.stat(relative, dir_fd=self.top.fd, follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode) or st.st_dev != self.dev:
+            return None
+        return self.enter(self.top, relative, st)
+
+    # -- hard links, last
+
+    def settle_links(self) -> None:
+        """Re-own the hard-linked files whose names are all inside the tree, counted while watched."""
+        pending = list(self.links.values())
+        size = max(1, self.budget // 4)  # directories per batch: fds (kept ones are at most half the budget)
+        try:  # one inotify instance for every batch (self.watcher): closing one waits for the kernel (~10 ms)
+            self.settle_all(pending, size)
+        finally:
+            if self.watcher is not None:
+                self.watcher.close()
+                self.watcher = None
+
+    def settle_all(self, pending: List[_Link], size: int) -> None:
+        while pending and not self.clock():
+            batch: List[_Link] = []
+            dirs: Dict[Key, _Dir] = {}
+            rest: List[_Link] = []
+            for link in pending:
+                if len(dirs) >= size and batch:
+                    rest.append(link)
+                    continue
+                batch.append(link)
+                for node in link.names.values():
+                    dirs[node.key] = node
+            try:
+                if self.watcher is None:
+                    self.watcher = _Watcher()
+                again, unwatched = self.settle_batch(self.watcher, batch, list(dirs.values()))
+            except OSError as exc:
+                for link in pending:
+                    self.refuse(link, "its names could not be counted safely (inotify: {})".format(_why(exc)))
+                return
+            if unwatched and len(unwatched) == len(batch) and size == 1:
+                for link in pending:
+                    self.refuse(link, "its names could not be counted safely (no inotify watch left: "
+                                      "fs.inotify.max_user_watches)")
+                return
+            if unwatched:  # the watch limit: a fresh instance drops every watch of the earlier batches
+                size = max(1, size // 2)
+                self.watcher.close()
+                self.watcher = None
+            pending = again + unwatched + rest
+
+    def settle_batch(self, watcher: _Watcher, batch: List[_Link], dirs: List[_Dir]) -> Tuple[List[_Link],
+                                                                                              List[_Link]]:
+        """Watch → count each file's names again → read its link count → no name left a watched
+        directory meanwhile → re-own. Returns the links to count again (a name moved meanwhile) and
+        those whose directories could not all be watched (the watch limit)."""
+        reopened: List[_Dir] = []
+        held: List[Tuple[_Link, int, Set[Tuple[Key, str]]]] = []
+        again: List[_Link] = []
+        unwatched: List[_Link] = []
+        try:
+            watched: Set[Key] = set()
+            for node in dirs:
+                if node.fd < 0:
+                    if not self.reopen(node):
+                        continue  # moved since the walk: its links are left for the next repair
+                    reopened.append(node)
+                if watcher.watch(node.fd, node.key):
+                    watched.add(node.key)
+            watcher.disturbed()  # what happened before this count does not matter: forget it
+            for link in batch:
+                if any(node.fd < 0 for node in link.names.values()):
+                    self.report.raced += 1
+                elif any(key not in watched for key, _ in link.names):
+                    unwatched.append(link)
+                else:
+                    fd, counted = self.count_names(link)
+                    if fd >= 0:
+                        held.append((link, fd, counted))
+                    else:
+                        self.report.raced += 1  # no name of it is where the walk saw it any more
+            moved = watcher.disturbed()
+            for link, fd, counted in held:
+                try:
+                    if moved is None or any(d in moved for d, _ in counted):
+                        again.append(link)
+                    else:
+                        self.settle(link, fd, counted)
+                finally:
+                    os.close(fd)
+        finally:
+            for node in reopened:
+                self.close(node)
+        retry = []
+        for link in again:
+            link.tries += 1
+            if link.tries >= LINK_TRIES:
+                self.refuse(link, "its names kept moving while they were counted: left alone")
+            else:
+                retry.append(link)
+        return retry, unwatched
+
+    def count_names(self, link: _Link) -> Tuple[int, Set[Tuple[Key, str]]]:
+        """An O_PATH fd of the file (-1: none left) and its names found again where the walk saw them."""
+        fd = -1
+        counted: Set[Tuple[Key, str]] = set()
+        for (dir_key, name), node in link.names.items():
+            try:
+                if fd < 0:
+                    fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
+                    if _key(os.fstat(fd)) != link.key:
+                        os.close(fd)
+                        fd = -1
+                        continue
+                elif _key(os.stat(name, dir_fd=node.fd, follow_symlinks=False)) != link.key:
+                    continue
+            except OSError:
+                continue
+            counted.add((dir_key, name))
+        return fd, counted
+
+    def settle(self, link: _Link, fd: int, counted: Set[Tuple[Key, str]]) -> None:
+        """Every name counted is there at once (no event): if they are all its names, re-own it."""
+        try:
+            st = os.fstat(fd)  # its link count now, right before the change
+            assert self.mounts is not None
+            if self.mounts.foreign(fd):
+                return
+            if st.st_nlink > len(counted):
+                self.refuse(link, "a hard link with {} of its {} names outside {}: left alone, since re-owning it "
+                                  "would re-own them too".format(st.st_nlink - len(counted), st.st_nlink,
+                                                                 shown(self.root)), counted)
+            elif needs_change(st, self.uid, self.gid):
+                _chown_fd(fd, st, self.uid, self.gid)
+                self.report.changed += 1
+        except OSError as exc:
+            self.error(self.link_path(link, counted), _why(exc))
+
+    def link_path(self, link: _Link, counted: Optional[Set[Tuple[Key, str]]] = None) -> str:
+        for (dir_key, name), node in link.names.items():
+            if counted is None or (dir_key, name) in counted:
+                return self.entry_path(node, name)
+        return self.root
+
+    def refuse(self, link: _Link, why: str, counted: Optional[Set[Tuple[Key, str]]] = None) -> None:
+        self.report.refused += 1
+        self.error(self.link_path(link, counted), why)
+
+    # -- the whole walk
+
+    def run(self, root_st: os.stat_result, priority: bool) -> None:
+        self.budget, saved_limit = _fd_budget()
+        try:
+            top = self.start(root_st)
+        except BaseException:
+            _restore_limit(saved_limit)
+            raise
+        plan = (PRIORITY if priority else ()) + (("", None),)
+        try:
+            for relative, depth in plan:
+                if self.clock():
+                    break
+                node = self.reach(relative)
+                if node is None:
+                    continue
+                self.subtree(node, depth)
+                if node is not top:
+                    self.release(node)
+            if self.change and not self.expired:
+                self.settle_links()
+            elif not self.change:
+                self.refusals()
+        finally:
+            for node in self.kept:
+                self.close(node)
+            self.close(top)
+            _restore_limit(saved_limit)
+
+    def refusals(self) -> None:
+        """scan(): which mismatches a repair would leave alone (their names counted as listed)."""
+        outside = {key: nlink - len(names) for key, (nlink, names) in self.names.items() if len(names) < nlink}
+        self.report.refused = len(outside)
+        for item in self.report.mismatches:
+            missing = outside.get((item.dev, item.ino))
+            if missing:
+                item.refused = "a hard link with {} of its {} names outside {}: left alone, since re-owning it " \
+                               "would re-own them too".format(missing, item.nlink, shown(self.root))
+
+
+def _walk(root: str, uid: int, gid: int, deadline: Optional[float], change: bool) -> Report:
+    started = time.monotonic()
+    root_st = check_root(root)
+    report = Report(os.path.normpath(root), uid, gid, dry_run=not change, root_dev=root_st.st_dev)
+    _Walk(report, change, deadline).run(root_st, priority=change)
+    report.seconds = round(time.monotonic() - started, 3)
     return report
 
 
+def scan(root: str, uid: int, gid: int, deadline: Optional[float] = None) -> Report:
+    """What a repair would change under ``root``, changing nothing (doctor, --dry-run).
+
+    Walks the same way a repair does (directory fds, no links, no mounts); ``deadline`` is a
+    time.monotonic() value after which it stops and marks the report incomplete.
+    """
+    return _walk(root, uid, gid, deadline, change=False)
+
+
 def repair(root: str, uid: int, gid: int, deadline: Optional[float] = None) -> Report:
-    return apply(scan(root, uid, gid, deadline))
+    """Give everything under ``root`` to uid:gid in one pass, what uv needs first, until ``deadline``."""
+    return _walk(root, uid, gid, deadline, change=True)
+
