@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from uv_user import doctor, paths, privilege
 
 FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 SCRIPT = FEATURE_DIR / "uv-user.py"
@@ -151,3 +154,44 @@ def test_no_subcommand_prints_help_and_exits_2(cli_env):
     result = run([], cli_env())
     assert result.returncode == 2
     assert "install" in result.stdout and "repair" in result.stdout
+
+
+# ----------------------------------------------------------------------------- sudo
+
+
+def recording_sudo(directory: Path, calls: Path, code: int = 0) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    sudo = directory / "sudo"
+    sudo.write_text('#!/bin/sh\necho "$0 $*" >> "{}"\nexit {}\n'.format(calls, code))
+    sudo.chmod(0o755)
+    return sudo
+
+
+def test_sudo_is_found_only_in_the_system_directories_never_on_the_inherited_path(tmp_path, monkeypatch):
+    # PATH starts with the dev user's /opt/uv-user/venv/bin: a `sudo` there must never run.
+    calls = tmp_path / "calls"
+    planted = recording_sudo(tmp_path / "venv-bin", calls)
+    monkeypatch.setenv("PATH", "{}:{}".format(planted.parent, os.environ.get("PATH", "")))
+    monkeypatch.setattr(paths, "SYSTEM_PATH", str(tmp_path / "no-sudo-here"))
+    assert privilege.find_sudo() == ""
+    assert privilege.sudo_works() is False
+    assert not calls.exists()
+    system = recording_sudo(tmp_path / "sbin", calls)
+    monkeypatch.setattr(paths, "SYSTEM_PATH", "{}:{}".format(tmp_path / "no-sudo-here", system.parent))
+    assert privilege.find_sudo() == str(system)
+    assert privilege.sudo_works() is True
+    assert calls.read_text() == "{} -n true\n".format(system)
+
+
+def test_the_doctor_asks_about_sudo_without_importing_the_cli(tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    (root / "venv").mkdir(parents=True)
+    record = {"username": pwd.getpwuid(os.geteuid()).pw_name}
+    asked = []
+    monkeypatch.setitem(sys.modules, "uv_user.cli", None)  # importing it now fails
+    monkeypatch.setattr(privilege, "sudo_works", lambda: asked.append(True) or False)
+    monkeypatch.setattr(doctor, "gather_ownership", lambda root, record: doctor.Ownership(
+        owner="vscode", uid=1000, gid=1000, scanned=2, mismatches=1, examples=["x (0:0)"]))
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    facts = doctor.gather(str(root), {"PATH": "/usr/bin:/bin"}, [])
+    assert asked == [True] and facts.can_sudo is False

@@ -11,13 +11,12 @@ import argparse
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
 import time
 from typing import List, Optional
 
-from . import __version__, facts, paths, repair
+from . import __version__, facts, paths, privilege, repair
 from .errors import UvUserError
 from .autosync import AUTO_SYNC_MODES
 
@@ -55,16 +54,6 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
-def sudo_works() -> bool:
-    if not shutil.which("sudo"):
-        return False
-    try:
-        return subprocess.run(["sudo", "-n", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
 def cmd_repair(args: argparse.Namespace) -> int:
     name = args.user or str(facts.read_record().get("username") or "")
     if not name:
@@ -99,8 +88,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
         log("{} entries under {} are not owned by {} ({}:{}), e.g. {} ({}:{})".format(
             count, args.root, name, uid, gid, first.path, first.uid, first.gid))
         return 0
-    if sudo_works():
-        cmd = ["sudo", "-n", paths.COMMAND, "repair", "--user", name, "--root", args.root]
+    if privilege.sudo_works():
+        cmd = privilege.as_root([paths.COMMAND, "repair", "--user", name, "--root", args.root])
         if args.entrypoint:
             cmd.append("--entrypoint")
         return subprocess.run(cmd).returncode

@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional
 
-from . import __version__, mounts, paths, repair
+from . import __version__, mounts, paths, privilege, repair
 from .errors import UvUserError
 from .facts import uv_version
 from .paths import is_within, normalize
@@ -541,9 +541,7 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
         facts.record_problem = "{} is {}".format(paths.RECORD, "missing" if text is None else "unreadable")
     facts.ownership = gather_ownership(root, facts.record)
     if facts.ownership.mismatches and facts.uid != 0:
-        from .cli import sudo_works  # the same test `uv-user repair` uses before it escalates
-
-        facts.can_sudo = sudo_works()
+        facts.can_sudo = privilege.sudo_works()  # the same test `uv-user repair` uses before it escalates
     env_dir = project_env(facts)
     facts.env_dev = _nearest_dev(env_dir)
     facts.cache_dir = cache_dir(environ)
