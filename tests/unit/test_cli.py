@@ -195,3 +195,84 @@ def test_the_doctor_asks_about_sudo_without_importing_the_cli(tmp_path, monkeypa
     monkeypatch.setattr(os, "geteuid", lambda: 4242)
     facts = doctor.gather(str(root), {"PATH": "/usr/bin:/bin"}, [])
     assert asked == [True] and facts.can_sudo is False
+
+
+# ----------------------------------------------------------------------------- names the dev user chose
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+HOSTILE = b"bad\xff\nuv-user: all good"  # invalid UTF-8, and a newline that would forge a second line
+SHOWN = "bad\\xff\\nuv-user: all good"
+
+
+def hostile_tree(tmp_path: Path) -> Path:
+    """tree/ (root's) holding one file under a hostile name, hard-linked from outside (so it is refused)."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    tree.mkdir()
+    outside.mkdir()
+    (outside / "theirs").write_text("")
+    os.lchown(str(outside / "theirs"), 12345, 12345)
+    os.link(str(outside / "theirs"), os.path.join(os.fsencode(str(tree)), HOSTILE))
+    return tree
+
+
+# C.UTF-8 gives Python's stdio surrogateescape (raw bytes and a forged line came out); a full UTF-8
+# locale such as en_US.UTF-8 gives it strict errors (a traceback came out): PYTHONIOENCODING=utf-8 does that.
+STDIO = [{"LC_ALL": "C.UTF-8"}, {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}]
+
+
+@pytest.fixture(params=STDIO, ids=["C.UTF-8", "strict-utf-8"])
+def utf8(request, cli_env):
+    env = cli_env(**request.param)
+    if "PYTHONIOENCODING" not in request.param:
+        env.pop("PYTHONIOENCODING", None)
+    return env
+
+
+@needs_root
+@pytest.mark.parametrize("extra, code", [([], 1), (["--entrypoint"], 0)])
+def test_a_hostile_file_name_in_a_repair_message_stays_on_one_escaped_line(utf8, tmp_path, extra, code):
+    tree = hostile_tree(tmp_path)
+    result = run(["repair", "--user", "root", "--root", str(tree)] + extra, utf8)
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and result.stderr == ""
+    line, = result.stdout.splitlines()
+    assert line.startswith("uv-user: re-owned 0 of 2 entries under {} for root (0:0); 1 could not be changed, "
+                           "e.g. {}/{}: a hard link with 1 of its 2 names outside".format(tree, tree, SHOWN)), line
+
+
+@needs_root
+def test_a_hostile_file_name_in_a_dry_run_stays_on_one_escaped_line(utf8, tmp_path):
+    tree = hostile_tree(tmp_path)
+    result = run(["repair", "--user", "root", "--root", str(tree), "--dry-run"], utf8)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == "uv-user: 1 entries under {0} are not owned by root (0:0), e.g. {0}/{1} " \
+                            "(12345:12345)\n".format(tree, SHOWN)
+
+
+@needs_root
+def test_sync_from_the_lifecycle_hook_survives_a_hostile_file_name(utf8, tmp_path):
+    tree = hostile_tree(tmp_path)
+    record = tmp_path / "install.json"
+    record.write_text(json.dumps({"username": "root", "options": {"autoSync": "never"}}))
+    (tmp_path / "ws").mkdir()
+    prelude = "from uv_user import paths\npaths.ROOT = {!r}\npaths.RECORD = {!r}".format(str(tree), str(record))
+    result = run(["sync", "--lifecycle", "--workspace", str(tmp_path / "ws")], utf8, prelude=prelude)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines() + result.stderr.splitlines()
+    assert all(line.startswith("uv-user: ") for line in lines), lines
+    assert any(SHOWN in line for line in lines), lines
+    assert lines[-1] == "uv-user: autoSync is never: not syncing"
+
+
+@needs_root
+def test_repair_entrypoint_exits_0_even_when_something_could_not_be_changed(cli_env, tmp_path):
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    tree.mkdir()
+    outside.mkdir()
+    (outside / "theirs").write_text("")
+    os.lchown(str(outside / "theirs"), 12345, 12345)
+    os.link(str(outside / "theirs"), str(tree / "x"))
+    by_hand = run(["repair", "--user", "root", "--root", str(tree)], cli_env())
+    at_start = run(["repair", "--user", "root", "--root", str(tree), "--entrypoint"], cli_env())
+    assert (by_hand.returncode, at_start.returncode) == (1, 0)
+    assert at_start.stdout == by_hand.stdout and "1 could not be changed" in at_start.stdout

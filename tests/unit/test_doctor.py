@@ -572,3 +572,14 @@ def test_doctor_fix_repairs_ownership_then_passes(tmp_path, fake_uv):
     assert "re-owned 1 of" in fixed.stderr
     assert os.lstat(str(stray)).st_uid == 0
     assert run_doctor(tree).returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+def test_ownership_examples_show_hostile_names_escaped_on_one_line(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    bad = os.path.join(os.fsencode(str(root)), b"x\xff\ny")
+    open(bad, "w").close()
+    os.lchown(bad, 12345, 12345)
+    own = doctor.gather_ownership(str(root), {"username": "root"})
+    assert own.examples == ["{}/x\\xff\\ny (12345:12345)".format(root)]

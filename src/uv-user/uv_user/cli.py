@@ -18,6 +18,7 @@ from typing import List, Optional
 
 from . import __version__, facts, paths, privilege, repair
 from .errors import UvUserError
+from .text import shown
 from .autosync import AUTO_SYNC_MODES
 
 
@@ -57,11 +58,13 @@ def cmd_install(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     name = args.user or str(facts.read_record().get("username") or "")
     if not name:
-        raise UvUserError("no user recorded in {}; rebuild the container or pass --user NAME".format(paths.RECORD))
+        raise UvUserError("no user recorded in {}; rebuild the container or pass --user NAME".format(
+            shown(paths.RECORD)))
     try:
         account = pwd.getpwnam(name)
     except KeyError:
-        raise UvUserError("user {!r} no longer exists in this container; rebuild it or pass --user NAME".format(name))
+        raise UvUserError("user '{}' no longer exists in this container; rebuild it or pass --user NAME".format(
+            shown(name)))
     uid, gid = account.pw_uid, account.pw_gid
     deadline = time.monotonic() + args.max_seconds if args.max_seconds else None
     if os.geteuid() == 0 and not args.dry_run:
@@ -70,33 +73,36 @@ def cmd_repair(args: argparse.Namespace) -> int:
         if not report.mismatched:
             if report.incomplete:
                 log("ownership check of {} stopped after {} s; run `uv-user repair`".format(
-                    args.root, args.max_seconds))
+                    shown(args.root), args.max_seconds))
             return 0
         log("re-owned {} of {} entries under {} for {} ({}:{}){}".format(
-            report.changed, report.scanned, args.root, name, uid, gid,
+            report.changed, report.scanned, shown(args.root), shown(name), uid, gid,
             "; {} could not be changed, e.g. {}".format(report.error_count, report.errors[0])
-            if report.errors else ""))
-        return 0 if not report.errors else 1
+            if report.errors else ""))  # errors are one escaped line each
+        return 0 if not report.errors or args.entrypoint else 1
     report = repair.scan(args.root, uid, gid, deadline)
     if not report.mismatches:
         if report.incomplete:
-            log("ownership check of {} stopped after {} s; run `uv-user repair`".format(args.root, args.max_seconds))
+            log("ownership check of {} stopped after {} s; run `uv-user repair`".format(
+                shown(args.root), args.max_seconds))
         return 0
     count = report.mismatched
     first = report.mismatches[0]
     if args.dry_run:
         log("{} entries under {} are not owned by {} ({}:{}), e.g. {} ({}:{})".format(
-            count, args.root, name, uid, gid, first.path, first.uid, first.gid))
+            count, shown(args.root), shown(name), uid, gid, shown(first.path), first.uid, first.gid))
         return 0
     if privilege.sudo_works():
         cmd = privilege.as_root([paths.COMMAND, "repair", "--user", name, "--root", args.root])
         if args.entrypoint:
             cmd.append("--entrypoint")
-        return subprocess.run(cmd).returncode
+        code = subprocess.run(cmd).returncode
+        return 0 if args.entrypoint else code
     raise UvUserError(
         "{} entries under {} are not owned by {} ({}:{}) and this container runs as {} without sudo; "
         "as root run: uv-user repair (e.g. docker exec -u root <container> uv-user repair)".format(
-            count, args.root, name, uid, gid, pwd.getpwuid(os.geteuid()).pw_name if _known_uid() else os.geteuid()))
+            count, shown(args.root), shown(name), uid, gid,
+            shown(pwd.getpwuid(os.geteuid()).pw_name) if _known_uid() else os.geteuid()))
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -109,6 +115,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         cmd_repair(repair_args)
     except UvUserError as exc:
         print(exc.line(), file=sys.stderr, flush=True)
+    except Exception as exc:  # noqa: BLE001 - a failed repair must not stop the sync or fail the lifecycle hook
+        print("uv-user: ownership repair hit an unexpected error ({}: {}); run `uv-user repair` to see it".format(
+            type(exc).__name__, shown(str(exc))), file=sys.stderr, flush=True)
     workspace = args.workspace or os.environ.get("CONTAINER_WORKSPACE_FOLDER") or os.getcwd()
     return autosync.run(workspace, args.mode, args.lifecycle, log)
 
@@ -177,6 +186,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the entrypoint must never fail a start
         if getattr(args, "entrypoint", False):
             print("uv-user: start-time repair hit an unexpected error ({}: {}); run `uv-user repair` to see it".format(
-                type(exc).__name__, exc), file=sys.stderr, flush=True)
+                type(exc).__name__, shown(str(exc))), file=sys.stderr, flush=True)
             return 0
         raise

@@ -28,6 +28,7 @@ from . import __version__, mounts, paths, privilege, repair
 from .errors import UvUserError
 from .facts import uv_version
 from .paths import is_within, normalize
+from .text import shown
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -459,7 +460,7 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
     try:
         account = pwd.getpwnam(name)
     except KeyError:
-        return Ownership(owner=name, problem="user {} recorded at install no longer exists".format(name),
+        return Ownership(owner=name, problem="user {} recorded at install no longer exists".format(shown(name)),
                          problem_fix="rebuild the container")
     own = Ownership(owner=name, uid=account.pw_uid, gid=account.pw_gid)
     try:
@@ -471,7 +472,7 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
         return own
     own.scanned, own.mismatches, own.incomplete = report.scanned, len(report.mismatches), report.incomplete
     own.unreadable = len(report.errors)
-    own.examples = ["{} ({}:{})".format(m.path, m.uid, m.gid) for m in report.mismatches[:EXAMPLES]]
+    own.examples = ["{} ({}:{})".format(shown(m.path), m.uid, m.gid) for m in report.mismatches[:EXAMPLES]]
     return own
 
 
