@@ -36,12 +36,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import struct
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
-from . import mounts, paths
+from . import linux, mounts, paths
 from .errors import UvUserError
 from .text import shown
 
@@ -57,9 +56,11 @@ Key = Tuple[int, int]  # (st_dev, st_ino)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # readable: scandir needs it
 _ENTRY_FLAGS = getattr(os, "O_PATH", 0o10000000) | os.O_NOFOLLOW | os.O_CLOEXEC  # never opens the file itself
-_AT_EMPTY_PATH = 0x1000
-_AT_SYMLINK_NOFOLLOW = 0x100
-_scandir = os.scandir  # tests wrap it to change the tree at an exact moment of the walk
+# Module names tests replace: to change the tree at an exact moment of the walk, to fail one change,
+# to have no inotify.
+_scandir = os.scandir
+_chown_fd = linux.chown_fd
+_Watcher = linux.Watcher
 
 
 @dataclass
@@ -140,80 +141,11 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-# ----------------------------------------------------------------------------- the kernel calls Python lacks
-
-
-class _Libc:
-    """fchownat(fd, "", AT_EMPTY_PATH) and inotify through ctypes (stdlib), loaded on first use.
-
-    os.chown has no AT_EMPTY_PATH, and os.fchown refuses O_PATH fds (EBADF): without this, the
-    only way to re-own the exact inode an O_PATH fd holds is /proc/self/fd/N, which does not
-    work for symlinks. ``None`` members mean the call is unavailable here.
-    """
-
-    loaded = False
-    fchownat = None
-    inotify_init1 = None
-    inotify_add_watch = None
-
-    @classmethod
-    def load(cls) -> None:
-        if cls.loaded:
-            return
-        cls.loaded = True
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            fchownat = libc.fchownat
-            fchownat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_int]
-            fchownat.restype = ctypes.c_int
-            init = libc.inotify_init1
-            init.argtypes = [ctypes.c_int]
-            init.restype = ctypes.c_int
-            add = libc.inotify_add_watch
-            add.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-            add.restype = ctypes.c_int
-        except (ImportError, OSError, AttributeError):
-            return
-        cls.get_errno = staticmethod(ctypes.get_errno)
-        cls.fchownat, cls.inotify_init1, cls.inotify_add_watch = fchownat, init, add
-
-    @classmethod
-    def fail(cls) -> OSError:
-        code = cls.get_errno()
-        return OSError(code, os.strerror(code))
-
-
-def _chown_fd(fd: int, st: os.stat_result, uid: int, gid: int) -> None:
-    """Re-own exactly the inode an O_PATH fd holds (a symlink itself, never its target)."""
-    _Libc.load()
-    if _Libc.fchownat is not None:
-        if _Libc.fchownat(fd, b"", uid, gid, _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW) != 0:
-            raise _Libc.fail()
-        return
-    if stat.S_ISLNK(st.st_mode):
-        raise OSError(errno.ENOTSUP, "a symlink cannot be re-owned safely without fchownat (ctypes is unavailable)")
-    os.chown("/proc/self/fd/{}".format(fd), uid, gid)  # the magic link leads to this very inode
-
-
-def _mount_id(fd: int) -> Optional[int]:
-    """The mount an fd is on (/proc/self/fdinfo; immune to renames, unlike mount-point paths)."""
-    try:
-        with open("/proc/self/fdinfo/{}".format(fd), "rb") as handle:
-            for line in handle:
-                if line.startswith(b"mnt_id:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 class _Mounts:
     """Whether an fd is on the root's mount, by mount id when the mount table says it can differ."""
 
     def __init__(self, root_fd: int) -> None:
-        self.root_id = _mount_id(root_fd)
+        self.root_id = linux.mount_id(root_fd)
         self.check_each = False
         if self.root_id is None:
             return  # no /proc: only st_dev can tell (and tells every mount of another filesystem)
@@ -222,57 +154,7 @@ class _Mounts:
         self.check_each = table is None or bool(mounts.same_device_below(mounts.parse(table), self.root_id))
 
     def foreign(self, fd: int) -> bool:
-        return self.check_each and _mount_id(fd) != self.root_id
-
-
-class _Watcher:
-    """inotify on directories: did any name leave them (moved or removed) since they were watched?"""
-
-    # IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR; the kernel adds
-    # IN_IGNORED, IN_UNMOUNT and IN_Q_OVERFLOW on its own.
-    MASK = 0x40 | 0x200 | 0x400 | 0x800 | 0x01000000
-    OVERFLOW = 0x4000
-
-    def __init__(self) -> None:
-        _Libc.load()
-        if _Libc.inotify_init1 is None:
-            raise OSError(errno.ENOSYS, "ctypes is unavailable")
-        fd = _Libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            raise _Libc.fail()
-        self.fd = fd
-        self.dirs: Dict[int, Key] = {}  # watch descriptor → directory
-
-    def watch(self, fd: int, key: Key) -> bool:
-        """Watch the directory an fd holds; False when the watch limit is reached."""
-        wd = _Libc.inotify_add_watch(self.fd, "/proc/self/fd/{}".format(fd).encode(), self.MASK)
-        if wd < 0:
-            error = _Libc.fail()
-            if error.errno == errno.ENOSPC:
-                return False
-            raise error
-        self.dirs[wd] = key
-        return True
-
-    def disturbed(self) -> Optional[Set[Key]]:
-        """Directories a name left since they were watched; None: unknown (the event queue overflowed)."""
-        found: Set[Key] = set()
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return found
-            offset = 0
-            while offset + 16 <= len(data):
-                wd, mask, _, length = struct.unpack_from("iIII", data, offset)
-                offset += 16 + length
-                if mask & self.OVERFLOW:
-                    return None
-                if wd in self.dirs:
-                    found.add(self.dirs[wd])
-
-    def close(self) -> None:
-        os.close(self.fd)
+        return self.check_each and linux.mount_id(fd) != self.root_id
 
 
 # ----------------------------------------------------------------------------- the walk
@@ -361,7 +243,7 @@ class _Walk:
         self.expired = False
         self.top: Optional[_Dir] = None
         self.mounts: Optional[_Mounts] = None
-        self.watcher: Optional[_Watcher] = None
+        self.watcher: Optional[linux.Watcher] = None
 
     # -- bookkeeping
 
@@ -726,7 +608,7 @@ class _Walk:
                 self.watcher = None
             pending = again + unwatched + rest
 
-    def settle_batch(self, watcher: _Watcher, batch: List[_Link], dirs: List[_Dir]) -> Tuple[List[_Link],
+    def settle_batch(self, watcher: linux.Watcher, batch: List[_Link], dirs: List[_Dir]) -> Tuple[List[_Link],
                                                                                               List[_Link]]:
         """Watch → count each file's names again → read its link count → no name left a watched
         directory meanwhile → re-own. Returns the links to count again (a name moved meanwhile) and
@@ -885,4 +767,5 @@ def scan(root: str, uid: int, gid: int, deadline: Optional[float] = None) -> Rep
 def repair(root: str, uid: int, gid: int, deadline: Optional[float] = None) -> Report:
     """Give everything under ``root`` to uid:gid in one pass, what uv needs first, until ``deadline``."""
     return _walk(root, uid, gid, deadline, change=True)
+
 
