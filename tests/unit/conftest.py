@@ -20,6 +20,7 @@ import pytest
 
 from uv_user import facts as facts_mod
 from uv_user import options as options_mod
+from uv_user import paths as paths_mod
 from uv_user.users import Account
 from uv_user.wheels import Platform, WheelFile
 
@@ -267,3 +268,23 @@ def after_listing(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path, Callable[[
         monkeypatch.setattr(repair, "_scandir", scandir)
 
     return arm
+
+
+# --------------------------------------------------------------------------- the repair's status file
+
+# Where CLI runs in a test write the repair's status file: test_cli.run and run_doctor put
+# `paths.REPAIR_STATE = os.environ[STATE_VARIABLE]` before the CLI (uv-user itself reads no variable).
+STATE_VARIABLE = "UVUSER_TEST_REPAIR_STATE"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _repair_state_stays_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Repairs run as root here: their status file goes to a tmp dir, never to the host's /var/lib."""
+    host = paths_mod.REPAIR_STATE
+    existed = os.path.lexists(host)
+    state = str(tmp_path_factory.mktemp("var-lib-uv-user") / "repair.json")
+    paths_mod.REPAIR_STATE, os.environ[STATE_VARIABLE] = state, state
+    yield
+    paths_mod.REPAIR_STATE = host
+    os.environ.pop(STATE_VARIABLE, None)
+    assert existed or not os.path.lexists(host), "a test wrote the host's " + host

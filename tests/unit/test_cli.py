@@ -7,18 +7,27 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from uv_user import doctor, paths, privilege
+from uv_user import doctor, paths, privilege, repair
 
 FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 SCRIPT = FEATURE_DIR / "uv-user.py"
 
 
+# The repair's status file goes where the unit session says (conftest), not to the host's /var/lib.
+STATE_PRELUDE = "import os\nfrom uv_user import paths\npaths.REPAIR_STATE = os.environ['UVUSER_TEST_REPAIR_STATE']\n"
+
+
 def run(args, env, *, prelude=""):
-    """Run uv-user.py (or, with ``prelude``, cli.main after some setup code) and capture everything."""
+    """Run uv-user.py (or, with ``prelude``, cli.main after some setup code) and capture everything.
+
+    Commands that may repair run through cli.main too, with STATE_PRELUDE first."""
+    if args and args[0] in ("repair", "sync", "doctor"):
+        prelude = STATE_PRELUDE + prelude
     if prelude:
         code = "import sys; sys.path.insert(0, {!r})\n{}\nfrom uv_user.cli import main\nsys.exit(main({!r}))".format(
             str(FEATURE_DIR), prelude, list(args))
@@ -100,13 +109,13 @@ def test_repair_entrypoint_without_a_record_exits_0_with_one_line(cli_env, tmp_p
 def test_repair_entrypoint_for_a_vanished_user_exits_0_with_one_line(cli_env):
     result = run(["repair", "--entrypoint", "--user", "no-such-user"], cli_env())
     assert result.returncode == 0
-    assert_one_error_line(result, "user 'no-such-user' no longer exists")
+    assert_one_error_line(result, "user 'no-such-user' does not exist in this container (yet, or any more)")
 
 
 def test_repair_outside_the_entrypoint_fails_loudly(cli_env):
     result = run(["repair", "--user", "no-such-user"], cli_env())
     assert result.returncode == 1
-    assert_one_error_line(result, "user 'no-such-user' no longer exists")
+    assert_one_error_line(result, "user 'no-such-user' does not exist in this container (yet, or any more)")
 
 
 def test_repair_entrypoint_with_a_symlinked_root_exits_0_with_one_line(cli_env, tmp_path):
@@ -276,3 +285,56 @@ def test_repair_entrypoint_exits_0_even_when_something_could_not_be_changed(cli_
     at_start = run(["repair", "--user", "root", "--root", str(tree), "--entrypoint"], cli_env())
     assert (by_hand.returncode, at_start.returncode) == (1, 0)
     assert at_start.stdout == by_hand.stdout and "1 could not be changed" in at_start.stdout
+
+
+# ----------------------------------------------------------------------------- bounded starts
+
+
+def wait_for_state(path: Path, wanted: str, seconds: float = 30.0) -> dict:
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("state") == wanted or time.monotonic() > end:
+            return state
+        time.sleep(0.05)
+
+
+@needs_root
+def test_what_the_bound_leaves_continues_in_a_detached_process_that_finishes_it(cli_env, tmp_path):
+    tree = tmp_path / "tree"
+    for i in range(30):
+        (tree / "venv" / "d{}".format(i)).mkdir(parents=True)
+        for j in range(10):
+            (tree / "venv" / "d{}".format(i) / "f{}".format(j)).write_text("")
+    subprocess.run(["chown", "-hR", "12345:12345", str(tree)], check=True)
+    state = tmp_path / "state" / "repair.json"
+    # A bound that is over at once: the entrypoint's run re-owns (nearly) nothing, then hands over.
+    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tree), "--max-seconds", "1e-9",
+                  "--state", str(state)], cli_env())
+    assert result.returncode == 0 and result.stderr == ""
+    line, = result.stdout.splitlines()
+    assert "stopped after 1e-09 s: the rest continues in the background (pid " in line, line
+    pid = int(line.rsplit("(pid ", 1)[1].split(";")[0])
+    done = wait_for_state(state, "complete")
+    assert done["state"] == "complete", done
+    assert (done["pid"], done["background"], done["error_count"]) == (pid, True, 0)
+    assert done["finished"] >= done["started"] and done["deadline_seconds"] == repair.BACKGROUND_SECONDS
+    out = subprocess.run(["find", str(tree), "!", "-uid", "0"], stdout=subprocess.PIPE, universal_newlines=True)
+    assert out.stdout == ""
+    assert oct(os.stat(str(state)).st_mode & 0o777) == "0o644" and oct(os.stat(str(state.parent)).st_mode & 0o777) \
+        == "0o755"
+
+
+@needs_root
+def test_a_start_with_nothing_to_repair_says_nothing_and_records_it(cli_env, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "venv").mkdir(parents=True)
+    state = tmp_path / "state" / "repair.json"
+    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tree), "--state", str(state)], cli_env())
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    recorded = json.loads(state.read_text())
+    assert (recorded["state"], recorded["scanned"], recorded["changed"], recorded["deadline_seconds"]) == (
+        "complete", 2, 0, repair.START_SECONDS)

@@ -242,8 +242,8 @@ def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, monkey
                                   "/opt/uv-user/venv/../../../etc", "/lib/x86_64-linux-gnu"])
 def test_repair_refuses_system_trees_homes_and_the_workspace_with_one_line(cli_env, root):
     result = subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py"), "repair", "--user", "root",
-                             "--root", root], env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=60)
+                             "--root", root, "--state", paths.REPAIR_STATE], env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.startswith("uv-user: refusing to repair ownership of {}: it is ".format(root))
@@ -272,8 +272,8 @@ def test_repair_ignores_the_environment_variables_that_point_uv_elsewhere(cli_en
     env = cli_env(UV_PROJECT_ENVIRONMENT=str(elsewhere), VIRTUAL_ENV=str(elsewhere), UV_CACHE_DIR=str(elsewhere),
                   UV_PYTHON_INSTALL_DIR=str(elsewhere), HOME=str(elsewhere))
     result = subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py"), "repair", "--user", "root",
-                             "--root", str(tree)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=60)
+                             "--root", str(tree), "--state", paths.REPAIR_STATE], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert os.lstat(tree / "venv").st_uid == 0
     assert os.lstat(elsewhere).st_uid == 12345
@@ -406,7 +406,8 @@ def test_two_repairs_at_once_both_succeed_and_the_tree_is_right(hostile):
     for i in range(300):
         (tree / "venv" / "lib" / "m{}.py".format(i)).write_text("")
     code = ("import sys; sys.path.insert(0, {!r}); from uv_user.cli import main; "
-            "sys.exit(main(['repair', '--user', 'root', '--root', {!r}]))").format(str(FEATURE_DIR), str(tree))
+            "sys.exit(main(['repair', '--user', 'root', '--root', {!r}, '--state', {!r}]))").format(
+                str(FEATURE_DIR), str(tree), paths.REPAIR_STATE)
     chown_all(tree, *OWNER)
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(2)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +14,7 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from uv_user import mounts, repair
+from uv_user import mounts, privilege, repair, status
 from uv_user.errors import UvUserError
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to other uids needs root")
@@ -378,3 +381,66 @@ def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeyp
         root / "cache" / "mod.py")] or report.errors == [
         "{}: its names could not be counted safely (inotify: Too many open files)".format(root / "mod.py")]
     assert tuple(os.lstat(str(root / "mod.py"))[4:6]) == STRANGER
+
+
+# ----------------------------------------------------------------------------- for a user, with a status file
+
+
+def test_for_a_user_that_does_not_exist_one_line_says_so():
+    with pytest.raises(UvUserError) as caught:
+        repair.for_user("no-such-user\n", "/opt/uv-user")
+    assert caught.value.line() == "uv-user: user 'no-such-user\\n' does not exist in this container (yet, or any " \
+                                  "more): create it, rebuild the container, or pass --user NAME (nothing was changed)"
+
+
+@needs_root
+def test_for_user_repairs_with_the_current_uid_and_records_a_plain_status(tmp_path):
+    root = tmp_path / "tree"
+    (root / "venv").mkdir(parents=True)
+    os.lchown(str(root / "venv"), *STRANGER)
+    state = tmp_path / "lib" / "uv-user" / "repair.json"
+    report = repair.for_user("root", str(root), seconds=5.0, state=str(state))
+    assert (report.user, report.uid, report.gid, report.changed, report.complete) == ("root", 0, 0, 1, True)
+    assert json.loads(json.dumps(report.as_dict()))["changed"] == 1  # plain data
+    recorded = json.loads(state.read_text())
+    assert {k: recorded[k] for k in ("state", "pid", "background_pid", "user", "uid", "root", "changed", "scanned",
+                                     "error_count", "deadline_seconds", "version")} == {
+        "state": "complete", "pid": os.getpid(), "background_pid": 0, "user": "root", "uid": 0, "root": str(root),
+        "changed": 1, "scanned": 2, "error_count": 0, "deadline_seconds": 5.0, "version": 1}
+    assert os.stat(str(state)).st_uid == 0 and os.stat(str(state.parent)).st_mode & 0o777 == 0o755
+
+
+@needs_root
+def test_the_status_file_is_never_written_through_a_link(tmp_path):
+    precious = tmp_path / "precious"
+    precious.write_text("keep")
+    (tmp_path / "lib").mkdir()
+    os.symlink(str(precious), str(tmp_path / "lib" / "repair.json"))
+    assert status.write(str(tmp_path / "lib" / "repair.json"), {"state": "complete"}) == ""
+    assert precious.read_text() == "keep" and not os.path.islink(str(tmp_path / "lib" / "repair.json"))
+    os.symlink(str(tmp_path / "lib"), str(tmp_path / "linked-dir"))
+    why = status.write(str(tmp_path / "linked-dir" / "repair.json"), {"state": "complete"})
+    assert why.startswith(str(tmp_path / "linked-dir") + ": ")  # ELOOP or ENOTDIR: the link was not followed
+    assert sorted(os.listdir(str(tmp_path / "lib"))) == ["repair.json"]
+    assert json.loads((tmp_path / "lib" / "repair.json").read_text())["state"] == "complete"
+    (tmp_path / "theirs").mkdir()
+    os.chown(str(tmp_path / "theirs"), *STRANGER)
+    assert status.write(str(tmp_path / "theirs" / "repair.json"), {}) == \
+        "{} is not root's alone (owner {}, mode 755)".format(tmp_path / "theirs", STRANGER[0])
+    assert os.listdir(str(tmp_path / "theirs")) == []
+
+
+def test_not_root_without_sudo_the_repair_says_what_to_run(tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    (root / "venv").mkdir(parents=True)
+    me = pwd.getpwuid(os.geteuid())
+    monkeypatch.setattr(repair, "account", lambda name: (me.pw_uid + 1, me.pw_gid))  # the tree is not "theirs"
+    monkeypatch.setattr(repair.os, "geteuid", lambda: me.pw_uid + 1 if me.pw_uid == 0 else me.pw_uid)
+    monkeypatch.setattr(privilege, "sudo_works", lambda: False)
+    with pytest.raises(UvUserError) as caught:
+        repair.for_user("someone", str(root))
+    assert "2 entries under {} are not owned by someone".format(root) in caught.value.line()
+    assert "without sudo; as root run: uv-user repair" in caught.value.line()
+    monkeypatch.setattr(privilege, "sudo_works", lambda: True)
+    monkeypatch.setattr(privilege, "as_root", lambda args: [sys.executable, "-c", "import sys; sys.exit(3)"] + args)
+    assert repair.for_user("someone", str(root)).delegated == 3

@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional
 
-from . import __version__, mounts, paths, privilege, repair
+from . import __version__, mounts, paths, privilege, repair, status
 from .errors import UvUserError
 from .facts import uv_version
 from .paths import is_within, normalize
@@ -63,6 +63,13 @@ class Ownership:
     incomplete: bool = False
     problem: str = ""  # why nothing could be scanned ...
     problem_fix: str = ""  # ... and the way out
+    # The last repair, from its status file (paths.REPAIR_STATE): "" (none recorded), running (still
+    # at work, e.g. the start's continuation in the background), stopped (its process is gone before
+    # it finished), complete, incomplete (finished, leaving what it could not change), failed.
+    repair_state: str = ""
+    repair_pid: int = 0
+    repair_started: float = 0.0
+    repair_note: str = ""  # its first error line, escaped
 
 
 @dataclass
@@ -117,6 +124,7 @@ class DoctorFacts:
     mountinfo_read: bool = True
     mount: Optional[Mount] = None
     workspaces: List[Workspace] = field(default_factory=list)
+    now: float = 0.0  # time.time() when gathered (how long ago the last repair started)
 
     @property
     def default_env(self) -> str:
@@ -240,10 +248,14 @@ def check_ownership(facts: DoctorFacts) -> Finding:
     if own.problem:
         return Finding("ownership", FAIL, own.problem, own.problem_fix)
     who = "{} ({}:{})".format(own.owner, own.uid, own.gid)
+    last = last_repair(own, facts.now)
     if own.mismatches:
         one = own.mismatches == 1
         message = "{} {} under {} {} not owned by {}, e.g. {}".format(
             own.mismatches, "entry" if one else "entries", root, "is" if one else "are", who, ", ".join(own.examples))
+        if own.repair_state == "running":
+            return Finding("ownership", WARN, message + "; " + last,
+                           "wait for it to finish, then run `uv-user doctor` again")
         if facts.uid == 0:
             fix = "run `uv-user doctor --fix` (or `uv-user repair`)"
         elif facts.can_sudo:
@@ -251,17 +263,31 @@ def check_ownership(facts: DoctorFacts) -> Finding:
         else:
             fix = ("{} has no sudo: restart the container (its start-time repair fixes this) or as root run "
                    "`uv-user repair` (docker exec -u root <container> uv-user repair)".format(facts.user))
-        return Finding("ownership", FAIL, message, fix)
+        return Finding("ownership", FAIL, message + ("; " + last if last else ""), fix)
     if own.incomplete:
         return Finding("ownership", WARN, "checked {} entries under {} in {:.0f} s, all owned by {}, then "
-                       "stopped".format(own.scanned, root, SCAN_SECONDS, who),
+                       "stopped{}".format(own.scanned, root, SCAN_SECONDS, who, "; " + last if last else ""),
                        "run `uv-user repair --dry-run` to check the rest")
     if facts.uid not in (0, own.uid):
         return Finding("ownership", WARN, "you are {} ({}) but {} belongs to {}: `uv sync` as {} cannot write "
                        "the env".format(facts.user, facts.uid, root, who, facts.user),
                        "work as {} (remoteUser), or rebuild with the feature option \"username\": \"{}\"".format(
                            own.owner, facts.user))
-    return Finding("ownership", OK, "all {} entries under {} belong to {}".format(own.scanned, root, who))
+    return Finding("ownership", OK, "all {} entries under {} belong to {}{}".format(
+        own.scanned, root, who, " ({})".format(last) if own.repair_state == "running" else ""))
+
+
+def last_repair(own: Ownership, now: float) -> str:
+    """The status file's news worth a line: a repair still at work, or one that did not finish."""
+    since = " {:.0f} s ago".format(max(0.0, now - own.repair_started)) if own.repair_started else ""
+    if own.repair_state == "running":
+        return "a repair {}is still running in the background (pid {})".format(
+            "started{} ".format(since) if since else "", own.repair_pid)
+    if own.repair_state == "stopped":
+        return "the last repair (pid {}, started{}) stopped before it finished".format(own.repair_pid, since)
+    if own.repair_state in ("incomplete", "failed"):
+        return "the last repair (started{}) left {}".format(since, own.repair_note or "entries it could not change")
+    return ""
 
 
 def check_link_mode(facts: DoctorFacts) -> Finding:
@@ -470,10 +496,26 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
         what, _, way_out = str(exc).partition("; ")
         own.problem, own.problem_fix = what, way_out or "rebuild the container"
         return own
-    own.scanned, own.mismatches, own.incomplete = report.scanned, len(report.mismatches), report.incomplete
+    own.scanned, own.mismatches, own.incomplete = report.scanned, report.mismatched, report.incomplete
     own.unreadable = len(report.errors)
     own.examples = ["{} ({}:{})".format(shown(m.path), m.uid, m.gid) for m in report.mismatches[:EXAMPLES]]
     return own
+
+
+def gather_repair_state(own: Ownership, path: str) -> None:
+    """What the status file says about the last repair (written by root; readable by everyone)."""
+    state = status.read(path)
+    if state is None:
+        return
+    recorded = str(state.get("state", ""))
+    own.repair_pid = status.running_pid(state)
+    own.repair_state = recorded if recorded not in status.RUNNING else \
+        "running" if status.alive(own.repair_pid) else "stopped"
+    started = state.get("started")
+    own.repair_started = float(started) if isinstance(started, (int, float)) else 0.0
+    errors = state.get("errors")
+    if isinstance(errors, list) and errors:
+        own.repair_note = shown(str(errors[0]))
 
 
 def gather_interpreter(env_dir: str) -> Interpreter:
@@ -521,7 +563,7 @@ def gather_workspace(path: str) -> Workspace:
 
 def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorFacts:
     """Read everything the checks need; writes nothing."""
-    facts = DoctorFacts(root=root, env={k: environ[k] for k in VARIABLES if k in environ})
+    facts = DoctorFacts(root=root, env={k: environ[k] for k in VARIABLES if k in environ}, now=time.time())
     search = environ.get("PATH", os.defpath)
     facts.python_on_path = shutil.which("python", path=search) or ""
     facts.login_python = login_python(environ)
@@ -541,6 +583,7 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     else:
         facts.record_problem = "{} is {}".format(paths.RECORD, "missing" if text is None else "unreadable")
     facts.ownership = gather_ownership(root, facts.record)
+    gather_repair_state(facts.ownership, paths.REPAIR_STATE)
     if facts.ownership.mismatches and facts.uid != 0:
         facts.can_sudo = privilege.sudo_works()  # the same test `uv-user repair` uses before it escalates
     env_dir = project_env(facts)
@@ -579,7 +622,7 @@ def run(args: argparse.Namespace, repair_command: Callable[[argparse.Namespace],
     findings = check_all(facts)
     if args.fix and facts.ownership.mismatches:
         repair_args = argparse.Namespace(user=facts.ownership.owner, root=args.root, dry_run=False,
-                                         entrypoint=False, max_seconds=0.0)
+                                         entrypoint=False, max_seconds=0.0, state=paths.REPAIR_STATE, resume=False)
         with stdout_to_stderr() if args.json else contextlib.nullcontext():
             try:
                 repair_command(repair_args)

@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import errno
 import os
+import pwd
 import stat
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
-from . import linux, mounts, paths
+from . import facts, linux, mounts, paths, privilege, status
 from .errors import UvUserError
 from .text import shown
 
@@ -105,7 +108,9 @@ class Report:
 
     @property
     def complete(self) -> bool:
-        return not self.incomplete and not self.error_count and not self.raced
+        """Nothing left: not stopped by the deadline, nothing that could not be changed. (Entries that
+        changed under the walk do not count: the user's own uv may be running beside a repair.)"""
+        return not self.incomplete and not self.error_count
 
     def as_dict(self) -> Dict[str, object]:
         return asdict(self)
@@ -769,3 +774,121 @@ def repair(root: str, uid: int, gid: int, deadline: Optional[float] = None) -> R
     return _walk(root, uid, gid, deadline, change=True)
 
 
+
+# ----------------------------------------------------------------------------- the repair uv-user runs for a user
+
+START_SECONDS = 10.0  # the start-time repair's bound (the entrypoint waits at most this long)
+BACKGROUND_SECONDS = 3600.0  # the detached continuation's: generous, but a tree grown without end stops too
+
+
+def account(name: str) -> Tuple[int, int]:
+    """uid:gid of ``name`` now: the user recorded at install may have been remapped, or not exist yet."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise UvUserError("user '{}' does not exist in this container (yet, or any more): create it, rebuild the "
+                          "container, or pass --user NAME".format(shown(name)))
+    return entry.pw_uid, entry.pw_gid
+
+
+def recorded_user() -> str:
+    name = str(facts.read_record().get("username") or "")
+    if not name:
+        raise UvUserError("no user recorded in {}; rebuild the container or pass --user NAME".format(
+            shown(paths.RECORD)))
+    return name
+
+
+def for_user(name: str = "", root: str = paths.ROOT, seconds: Optional[float] = None, dry_run: bool = False,
+             state: str = paths.REPAIR_STATE, background: bool = True, continuing: bool = False) -> Report:
+    """Give ``root`` to ``name`` (default: the user recorded at install), as `uv-user repair` does.
+
+    As root: one bounded repair (``seconds``; None: no bound), recorded in the status file
+    ``state``; what the bound left continues in a detached process when ``background`` (and
+    ``continuing`` marks that process). Not root: a scan, then the repair is handed to root
+    through ``sudo -n`` (Report.delegated is its exit code), or UvUserError says what to run.
+    ``dry_run``: the scan only. Every failure a user can cause is a UvUserError.
+    """
+    name = name or recorded_user()
+    uid, gid = account(name)
+    deadline = time.monotonic() + seconds if seconds else None
+    if dry_run or os.geteuid() != 0:
+        report = scan(root, uid, gid, deadline)
+        report.user = name
+        if not dry_run and report.mismatched:
+            _hand_to_root(report, seconds)
+        return report
+    started = time.time()
+    record: Dict[str, object] = {"state": "running", "pid": os.getpid(), "background_pid": 0, "started": started,
+                                 "finished": None, "background": continuing, "user": name, "uid": uid, "gid": gid,
+                                 "root": root, "deadline_seconds": seconds}
+    status.write(state, record)
+    try:
+        report = repair(root, uid, gid, deadline)
+    except UvUserError as exc:
+        status.write(state, dict(record, state="failed", finished=time.time(), errors=[str(exc)]))
+        raise
+    report.user = name
+    child = _continue_in_background(report, state) if report.incomplete and background else None
+    record.update(_summary(report), state="continuing" if child else "complete" if report.complete else "incomplete",
+                  finished=None if child else time.time(), background_pid=report.background_pid)
+    status.write(state, record)
+    if child is not None:
+        child.stdin.close()  # type: ignore[union-attr]  # go: the status file says who continues
+    return report
+
+
+def _summary(report: Report) -> Dict[str, object]:
+    return {"scanned": report.scanned, "mismatched": report.mismatched, "changed": report.changed,
+            "refused": report.refused, "raced": report.raced, "error_count": report.error_count,
+            "errors": report.errors[:status.ERRORS_KEPT], "skipped_mounts": len(report.skipped_mounts),
+            "seconds": report.seconds}
+
+
+def _continue_in_background(report: Report, state: str) -> Optional["subprocess.Popen[bytes]"]:
+    """`uv-user repair --continue` detached (new session, no stdio of ours): it waits for the status
+    file to name it (stdin closes), then repairs what is left with BACKGROUND_SECONDS."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "uv-user.py")
+    if not sys.executable or not os.path.isfile(script):
+        report.error_count += 1
+        report.errors.append("cannot continue in the background (no {}): the next start goes on".format(
+            shown(script)))
+        return None
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-E", "-s", script, "repair", "--continue", "--user", report.user, "--root", report.root,
+             "--state", state], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd="/", env={"PATH": paths.SYSTEM_PATH, "LC_ALL": "C.UTF-8"}, close_fds=True, start_new_session=True)
+    except OSError as exc:
+        report.error_count += 1
+        report.errors.append("cannot continue in the background ({}): the next start goes on".format(
+            shown(str(exc))))
+        return None
+    report.background_pid = child.pid
+    return child
+
+
+def wait_for_go() -> None:
+    """In the continuation: start once the foreground repair has recorded it (it closes our stdin)."""
+    try:
+        sys.stdin.buffer.read()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _hand_to_root(report: Report, seconds: Optional[float]) -> None:
+    """Not root, and entries are someone else's: `sudo -n uv-user repair`, or say what to run as root."""
+    if privilege.sudo_works():
+        cmd = [paths.COMMAND, "repair", "--user", report.user, "--root", report.root]
+        if seconds:
+            cmd += ["--max-seconds", repr(seconds)]
+        report.delegated = subprocess.run(privilege.as_root(cmd)).returncode
+        return
+    try:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        me = str(os.geteuid())
+    raise UvUserError(
+        "{} entries under {} are not owned by {} ({}:{}) and this container runs as {} without sudo; "
+        "as root run: uv-user repair (e.g. docker exec -u root <container> uv-user repair)".format(
+            report.mismatched, shown(report.root), shown(report.user), report.uid, report.gid, shown(me)))
