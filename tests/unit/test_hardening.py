@@ -575,3 +575,57 @@ def test_a_single_file_bind_mount_inside_the_tree_is_not_re_owned(hostile, bind_
     assert owner(outside / "shadow") == (0, 0)
     assert owner(tree / "venv" / "lib" / "mod.py") == OWNER
     assert str(tree / "venv" / "shadow") in report.skipped_mounts
+
+
+@pytest.fixture
+def planted(tmp_path: Path):
+    """tree/D/x: a second name of outside/secret (root's), and tree/z, a file of the user's."""
+    tree, outside = user_tree(tmp_path, "D")
+    os.link(str(outside / "secret"), str(tree / "D" / "x"))
+    (tree / "z").write_text("")
+    os.lchown(str(tree / "z"), *OWNER)
+    return tree, outside
+
+
+@needs_root
+@pytest.mark.parametrize("how", ["unlink", "overwrite"])
+def test_a_name_removed_right_after_it_was_counted_makes_the_count_doubtful(planted, monkeypatch, how):
+    # Counted: x. Then x goes (unlinked, or replaced by rename onto it, which inotify reports as a
+    # name moving in, not out): the secret's link count drops to the 1 name counted, yet that
+    # name is gone and the one left is outside. Re-owning it then would hand over the secret.
+    tree, outside = planted
+    real, done = repair._Walk.count_names, []
+
+    def count_then_remove(walk, link):
+        counted = real(walk, link)
+        if not done:
+            done.append(True)
+            if how == "unlink":
+                os.unlink(str(tree / "D" / "x"))
+            else:
+                os.rename(str(tree / "z"), str(tree / "D" / "x"))  # from another directory: only "moved in" for D
+        return counted
+
+    monkeypatch.setattr(repair._Walk, "count_names", count_then_remove)
+    report = repair.repair(str(tree), *OWNER)
+    assert owner(outside / "secret") == (0, 0)
+    assert report.errors == [] and report.raced >= 1
+
+
+@needs_root
+def test_a_name_removed_after_the_last_look_at_the_events_cannot_lower_the_link_count_seen(planted, monkeypatch):
+    # After the events were read for the last time, the link count used must be the one read
+    # before: read later, it would count only the names left, and x is gone.
+    tree, outside = planted
+    real, done = repair._Walk.settle, []
+
+    def remove_then_settle(walk, *args):
+        if not done:
+            done.append(True)
+            os.unlink(str(tree / "D" / "x"))
+        return real(walk, *args)
+
+    monkeypatch.setattr(repair._Walk, "settle", remove_then_settle)
+    report = repair.repair(str(tree), *OWNER)
+    assert owner(outside / "secret") == (0, 0)
+    assert len(report.errors) == 1 and "a hard link with 1 of its 2 names outside" in report.errors[0]

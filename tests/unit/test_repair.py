@@ -358,7 +358,8 @@ def test_only_bind_mounts_of_the_trees_own_filesystem_below_its_mount_need_each_
     # volume elsewhere is not below it. Nothing to read per directory.
     assert mounts.same_device_below(rows, 100) == []
     # The tree on the root filesystem: binds of it below, also one stacked on a tmpfs.
-    assert mounts.same_device_below(rows, 27) == ["/var/lib/docker", "/opt/uv-user/venv/mnt/srv"]
+    assert [(r.ident, r.mount_point) for r in mounts.same_device_below(rows, 27)] == [
+        (45, "/var/lib/docker"), (51, "/opt/uv-user/venv/mnt/srv")]
     assert rows[-1].mount_point == "/srv/same volume"
 
 

@@ -3,8 +3,9 @@
 - Re-owning exactly the inode an O_PATH fd holds: os.chown has no AT_EMPTY_PATH, and os.fchown
   refuses O_PATH fds (EBADF). fchownat(fd, "", AT_EMPTY_PATH) does it, for a symlink too;
   without ctypes, /proc/self/fd/N reaches the same inode for anything but a symlink.
-- The mount an fd is on (fdinfo's mnt_id): unlike a mount point's path, renames cannot fool it.
-- inotify, to know that no name left a directory while the repair counted names in it.
+- The mount an fd or a name is on (statx's STATX_MNT_ID, one call; else fdinfo's mnt_id): unlike a
+  mount point's path, renames cannot fool it.
+- inotify, to know that no name left or was replaced in a directory while the repair counted names in it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import errno
 import os
 import stat
 import struct
-from typing import Dict, Optional, Set, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 Key = Tuple[int, int]  # (st_dev, st_ino)
 
@@ -26,9 +27,11 @@ class _Libc:
 
     loaded = False
     fchownat = None
+    statx = None
     inotify_init1 = None
     inotify_add_watch = None
     get_errno = None
+    buffer = None  # statx's struct, reused: one repair runs in one thread
 
     @classmethod
     def load(cls) -> None:
@@ -52,11 +55,34 @@ class _Libc:
             return
         cls.get_errno = staticmethod(ctypes.get_errno)
         cls.fchownat, cls.inotify_init1, cls.inotify_add_watch = fchownat, init, add
+        try:  # glibc 2.28+, musl 1.2.5+; without it, fdinfo tells an fd's mount
+            statx = libc.statx
+            statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+            statx.restype = ctypes.c_int
+            cls.statx, cls.buffer = statx, ctypes.create_string_buffer(256)
+        except AttributeError:
+            pass
 
     @classmethod
     def fail(cls) -> OSError:
         code = cls.get_errno()  # type: ignore[misc]
         return OSError(code, os.strerror(code))
+
+
+def fd_chowner() -> Optional[Callable[[int, int, int], None]]:
+    """chown(fd, uid, gid) for O_PATH fds through fchownat(AT_EMPTY_PATH), bound once for hot loops
+    (None: no ctypes; chown_fd still works then, but not for symlinks)."""
+    _Libc.load()
+    call = _Libc.fchownat
+    if call is None:
+        return None
+    flags = _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW
+
+    def chown(fd: int, uid: int, gid: int) -> None:
+        if call(fd, b"", uid, gid, flags) != 0:
+            raise _Libc.fail()
+
+    return chown
 
 
 def chown_fd(fd: int, st: os.stat_result, uid: int, gid: int) -> None:
@@ -71,8 +97,37 @@ def chown_fd(fd: int, st: os.stat_result, uid: int, gid: int) -> None:
     os.chown("/proc/self/fd/{}".format(fd), uid, gid)  # the magic link leads to this very inode
 
 
+_STATX_MNT_ID = 0x1000
+_STATX_DEV = struct.Struct("=II")  # stx_dev_major, stx_dev_minor at 136
+_STATX_MNT = struct.Struct("=Q")  # stx_mnt_id at 144
+
+
+def statx_at(dir_fd: int, name: bytes) -> Optional[Tuple[Key, int]]:
+    """((st_dev, st_ino), mount id) of ``name`` in ``dir_fd`` (b"": the fd itself), never following a
+    link; None when statx cannot tell the mount (no statx, or a kernel before 5.8)."""
+    _Libc.load()
+    if _Libc.statx is None:
+        return None
+    flags = _AT_SYMLINK_NOFOLLOW | (_AT_EMPTY_PATH if not name else 0)
+    if _Libc.statx(dir_fd, name, flags, _STATX_MNT_ID, _Libc.buffer) != 0:
+        raise _Libc.fail()
+    raw = _Libc.buffer.raw  # type: ignore[union-attr]
+    mask = struct.unpack_from("=I", raw, 0)[0]
+    if not mask & _STATX_MNT_ID:
+        return None
+    ino = struct.unpack_from("=Q", raw, 32)[0]
+    major, minor = _STATX_DEV.unpack_from(raw, 136)
+    return (os.makedev(major, minor), ino), _STATX_MNT.unpack_from(raw, 144)[0]
+
+
 def mount_id(fd: int) -> Optional[int]:
-    """The id of the mount an fd is on (/proc/self/fdinfo), or None when /proc cannot tell."""
+    """The id of the mount an fd is on, or None when neither statx nor /proc can tell."""
+    try:
+        found = statx_at(fd, b"")
+    except OSError:
+        found = None
+    if found is not None:
+        return found[1]
     try:
         with open("/proc/self/fdinfo/{}".format(fd), "rb") as handle:
             for line in handle:
@@ -84,11 +139,12 @@ def mount_id(fd: int) -> Optional[int]:
 
 
 class Watcher:
-    """inotify on directories: did any name leave them (moved or removed) since they were watched?"""
+    """inotify on directories: did any name leave them, or get replaced, since they were watched?"""
 
-    # IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR; the kernel adds
-    # IN_IGNORED, IN_UNMOUNT and IN_Q_OVERFLOW on its own.
-    MASK = 0x40 | 0x200 | 0x400 | 0x800 | 0x01000000
+    # IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR; the kernel
+    # adds IN_IGNORED, IN_UNMOUNT and IN_Q_OVERFLOW on its own. A name replaced by a rename onto it
+    # shows only as a name moved in (IN_MOVED_TO): without it, a counted name could vanish unseen.
+    MASK = 0x40 | 0x80 | 0x200 | 0x400 | 0x800 | 0x01000000
     OVERFLOW = 0x4000
 
     def __init__(self) -> None:
@@ -113,7 +169,7 @@ class Watcher:
         return True
 
     def disturbed(self) -> Optional[Set[Key]]:
-        """Directories a name left since the last call; None: unknown (the event queue overflowed)."""
+        """Directories a name left or was replaced in since the last call; None: unknown (the queue overflowed)."""
         found: Set[Key] = set()
         overflow = False
         while True:
@@ -130,5 +186,9 @@ class Watcher:
                     found.add(self.dirs[wd])
 
     def close(self) -> None:
-        """Slow (~10 ms: the kernel waits for a grace period), so one instance serves a whole repair."""
-        os.close(self.fd)
+        """Closing waits ~10 ms for the kernel (an SRCU grace period): one instance serves a whole
+        repair, and the wait happens in a thread of its own (nothing else uses this fd)."""
+        import threading
+
+        fd, self.fd = self.fd, -1
+        threading.Thread(target=os.close, args=(fd,), name="uv-user-inotify-close", daemon=True).start()

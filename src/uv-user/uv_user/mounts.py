@@ -47,12 +47,12 @@ def read() -> Optional[str]:
         return None
 
 
-def same_device_below(rows: List[MountRow], mount_id: int) -> List[str]:
-    """Mount points of the mounts below mount ``mount_id`` that show its own filesystem (bind mounts).
+def same_device_below(rows: List[MountRow], mount_id: int) -> List[MountRow]:
+    """The mounts below mount ``mount_id`` that show its own filesystem (bind mounts).
 
     Walking a tree on mount ``mount_id``, only a mount below it can be stepped onto, and one of
     another filesystem has another st_dev, which the walk refuses anyway. So only these need a
-    walk to compare mount ids; when there are none (the common case) it reads nothing per directory.
+    walk to look out for; when there are none (the common case) it reads nothing per entry.
     Below means transitively: a bind mount stacked on a tmpfs inside the tree counts too.
     """
     device = next((row.device for row in rows if row.ident == mount_id), None)
@@ -64,5 +64,5 @@ def same_device_below(rows: List[MountRow], mount_id: int) -> List[str]:
                 below.add(row.ident)
                 grew = True
                 if row.device == device:
-                    found.append(row.mount_point)
+                    found.append(row)
     return found

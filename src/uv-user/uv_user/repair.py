@@ -147,19 +147,59 @@ def _why(exc: OSError) -> str:
 
 
 class _Mounts:
-    """Whether an fd is on the root's mount, by mount id when the mount table says it can differ."""
+    """Where the walk must not go: mounts of the tree's own filesystem (bind mounts) below its mount.
+
+    They have the root's st_dev, so st_dev cannot tell them. A mount point cannot be renamed
+    (EBUSY) and the user cannot mount, so each one is pinned once, at the start, as (its parent
+    directory's inode, its name), checked with statx to carry that mount's id; then a listing
+    tells them by a set lookup. When one cannot be pinned (no statx, a mount point the mount table
+    names but that moved meanwhile, mounts stacked on one point) every directory and every entry
+    to change has its mount id compared with the root's instead (per_entry).
+    """
 
     def __init__(self, root_fd: int) -> None:
         self.root_id = linux.mount_id(root_fd)
-        self.check_each = False
+        self.points: Set[Tuple[Key, str]] = set()
+        self.per_entry = False
         if self.root_id is None:
-            return  # no /proc: only st_dev can tell (and tells every mount of another filesystem)
+            return  # no statx, no /proc: only st_dev can tell (and tells every mount of another filesystem)
         table = mounts.read()
-        # Unreadable while fdinfo is not: compare every directory rather than guess.
-        self.check_each = table is None or bool(mounts.same_device_below(mounts.parse(table), self.root_id))
+        below = mounts.same_device_below(mounts.parse(table), self.root_id) if table is not None else None
+        self.per_entry = below is None or not all(self.pin(row) for row in below)
+
+    def pin(self, row: mounts.MountRow) -> bool:
+        parent, name = os.path.split(row.mount_point)
+        if not name:
+            return False
+        try:
+            fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            found = linux.statx_at(fd, os.fsencode(name))
+            if found is None or found[1] != row.ident:
+                return False
+            self.points.add((_key(os.fstat(fd)), name))
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
     def foreign(self, fd: int) -> bool:
-        return self.check_each and linux.mount_id(fd) != self.root_id
+        return self.per_entry and linux.mount_id(fd) != self.root_id
+
+    def name_key(self, dir_fd: int, name: str) -> Optional[Key]:
+        """(st_dev, st_ino) of ``name`` if it is on the root's mount; None for a mount (e.g. a single
+        file bind-mounted there). Asked only when per_entry. Raises OSError when it is gone."""
+        found = linux.statx_at(dir_fd, os.fsencode(name))
+        if found is not None:
+            return found[0] if found[1] == self.root_id else None
+        fd = os.open(name, _ENTRY_FLAGS, dir_fd=dir_fd)
+        try:
+            return None if self.foreign(fd) else _key(os.fstat(fd))
+        finally:
+            os.close(fd)
 
 
 # ----------------------------------------------------------------------------- the walk
@@ -168,11 +208,12 @@ class _Mounts:
 class _Dir:
     """A directory of the tree as the walk reached it: its parent, its name there, its inode, its fd."""
 
-    __slots__ = ("parent", "name", "key", "fd", "links")
+    __slots__ = ("parent", "name", "key", "fd", "links", "watched")
 
     def __init__(self, parent: Optional["_Dir"], name: str, key: Key, fd: int) -> None:
         self.parent, self.name, self.key, self.fd = parent, name, key, fd
         self.links = False  # holds a name of a hard-linked file to re-own at the end
+        self.watched = False  # inotify watches it (since before a listing that saw such a name)
 
     def path(self, root: str) -> str:
         """For messages only (never opened): built on demand, so deep trees cost nothing here."""
@@ -186,12 +227,19 @@ class _Dir:
 class _Link:
     """A mismatched file with more than one name: where the walk saw its names."""
 
-    __slots__ = ("key", "names", "tries")
+    __slots__ = ("key", "names", "tries", "unseen", "nlink")
 
     def __init__(self, key: Key) -> None:
         self.key = key
-        self.names: Dict[Tuple[Key, str], _Dir] = {}  # (directory, name) → directory
+        # Where the walk saw its names. No name is seen twice: no directory is listed twice (a
+        # shallow listing's names are skipped by the full one).
+        self.names: List[Tuple[_Dir, str]] = []
         self.tries = 0
+        self.unseen = False  # a name of it was seen in a directory not watched before its listing
+        self.nlink = 0
+
+    def dirs(self) -> Set[Key]:
+        return {node.key for node, _ in self.names}
 
 
 class _Frame:
@@ -249,6 +297,10 @@ class _Walk:
         self.top: Optional[_Dir] = None
         self.mounts: Optional[_Mounts] = None
         self.watcher: Optional[linux.Watcher] = None
+        self.unwatchable = ""  # why inotify is unavailable ("" while it is not known to be)
+        self.link_dirs: List[_Dir] = []  # directories holding names of hard-linked files
+        self.chown = linux.fd_chowner() if change else None
+        self.watch_limit = False  # the walk's watches hit fs.inotify.max_user_watches
 
     # -- bookkeeping
 
@@ -409,10 +461,10 @@ class _Walk:
                     self.fchown(node, self.entry_path(parent, name))
         return node
 
-    def change_entry(self, node: _Dir, name: str, st: os.stat_result) -> None:
+    def change_entry(self, node: _Dir, name: str, st: os.stat_result, watched: bool) -> None:
         """Re-own one non-directory: the very inode the listing showed, or nothing."""
-        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
-            self.defer(node, name, st)
+        if st.st_nlink > 1:
+            self.defer(node, name, st, watched)
             return
         try:
             fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
@@ -430,7 +482,7 @@ class _Walk:
             elif self.mounts.foreign(fd):
                 self.skip_mount(self.entry_path(node, name))
             elif now.st_nlink > 1:
-                self.defer(node, name, now)  # linked since the listing
+                self.defer(node, name, now, False)  # linked since the listing
             elif needs_change(now, self.uid, self.gid):
                 _chown_fd(fd, now, self.uid, self.gid)
                 self.report.changed += 1
@@ -439,12 +491,44 @@ class _Walk:
         finally:
             os.close(fd)
 
-    def defer(self, node: _Dir, name: str, st: os.stat_result) -> None:
-        link = self.links.get(_key(st))
+    def defer(self, node: _Dir, name: str, st: os.stat_result, watched: bool) -> None:
+        """A hard-linked file: re-owned at the end, once its names are known to be all inside."""
+        key = (st.st_dev, st.st_ino)
+        link = self.links.get(key)
         if link is None:
-            link = self.links[_key(st)] = _Link(_key(st))
-        link.names[(node.key, name)] = node
-        node.links = True
+            link = self.links[key] = _Link(key)
+            if self.watcher is None and not self.unwatchable:
+                self.start_watching()
+        link.names.append((node, name))
+        link.unseen = link.unseen or not watched
+        link.nlink = st.st_nlink
+        if not node.links:
+            node.links = True
+            self.link_dirs.append(node)
+
+    def start_watching(self) -> None:
+        """From the first hard link on, each directory is watched before it is listed (see settle_links)."""
+        try:
+            self.watcher = _Watcher()
+        except OSError as exc:
+            self.unwatchable = _why(exc)
+
+    def watch(self, node: _Dir) -> bool:
+        """Watch ``node`` before listing it; True when a watch is in place (it may predate this listing)."""
+        if self.watcher is not None and not node.watched and not self.watch_limit:
+            try:
+                node.watched = self.watcher.watch(node.fd, node.key)
+            except OSError:
+                node.watched = False
+            self.watch_limit = not node.watched
+        return node.watched
+
+    def is_mount(self, node: _Dir, name: str) -> bool:
+        assert self.mounts is not None
+        try:
+            return self.mounts.name_key(node.fd, name) is None
+        except OSError:
+            return False  # gone: whoever looks next finds out
 
     def list_dir(self, node: _Dir, depth: Optional[int]) -> List[Tuple[str, os.stat_result]]:
         """Handle every entry of ``node``; return its subdirectories to enter (with their lstat)."""
@@ -452,13 +536,18 @@ class _Walk:
             self.full.add(node.key)
         before = self.partial.get(node.key, ())
         record = self.partial.setdefault(node.key, set()) if depth is not None else None
+        watched = self.change and self.watch(node)  # before the listing: what it shows stays true until an event
         pending: List[Tuple[str, os.stat_result]] = []
-        uid, gid, dev, report = self.uid, self.gid, self.dev, self.report
+        uid, gid, dev, report, change, links = self.uid, self.gid, self.dev, self.report, self.change, self.links
+        assert self.mounts is not None
+        per_entry, points = self.mounts.per_entry, self.mounts.points
         try:
             entries = _scandir(node.fd)
         except OSError as exc:
             self.error(node.path(self.root), _why(exc))
             return pending
+        seen = wrong = 0  # counted here, added to the report once (the hot loop of a big tree)
+        node_key, listed = node.key, report.mismatches
         with entries:
             for entry in entries:
                 name = entry.name
@@ -470,47 +559,50 @@ class _Walk:
                 except OSError as exc:
                     self.error(self.entry_path(node, name), _why(exc))
                     continue
-                is_dir = stat.S_ISDIR(st.st_mode)
-                if name in before:  # handled by an earlier, shallower listing
+                is_dir = st.st_mode & 0o170000 == 0o040000
+                if before and name in before:  # handled by an earlier, shallower listing
                     if is_dir and st.st_dev == dev:
                         pending.append((name, st))
                     continue
                 if record is not None:
                     record.add(name)
-                report.scanned += 1
-                if not report.scanned & 1023 and self.clock():
+                seen += 1
+                if not seen & 1023 and self.clock():
                     break
-                if st.st_dev != dev:
+                if st.st_dev != dev or (points and (node_key, name) in points):
                     self.skip_mount(self.entry_path(node, name))
-                    continue
-                if is_dir:
+                elif is_dir:
                     pending.append((name, st))  # checked (and counted) when entered: it may be a mount
                 elif st.st_uid != uid or st.st_gid != gid:
-                    self.mismatched_file(node, name, st)
+                    if per_entry and self.is_mount(node, name):
+                        self.skip_mount(self.entry_path(node, name))
+                        continue
+                    wrong += 1
+                    if len(listed) < LISTED:
+                        listed.append(Mismatch(self.entry_path(node, name), st.st_uid, st.st_gid, st.st_ino,
+                                               st.st_dev, st.st_nlink))
+                    if not change:
+                        if st.st_nlink > 1:
+                            self.names.setdefault(_key(st), (st.st_nlink, set()))[1].add((node_key, name))
+                    elif st.st_nlink > 1:  # the hot path of a remap (uv hard-links the env to the cache)
+                        key = (st.st_dev, st.st_ino)
+                        link = links.get(key)
+                        if link is None:
+                            link = links[key] = _Link(key)
+                            if self.watcher is None and not self.unwatchable:
+                                self.start_watching()
+                        link.names.append((node, name))
+                        link.nlink = st.st_nlink  # the last look: every name seen before is still there
+                        if not watched:
+                            link.unseen = True
+                        if not node.links:
+                            node.links = True
+                            self.link_dirs.append(node)
+                    else:
+                        self.change_entry(node, name, st, watched)
+        report.scanned += seen
+        report.mismatched += wrong
         return pending
-
-    def mismatched_file(self, node: _Dir, name: str, st: os.stat_result) -> None:
-        assert self.mounts is not None
-        if self.mounts.check_each and self.is_mount(node, name):
-            self.skip_mount(self.entry_path(node, name))
-            return
-        self.note(node, name, st)
-        if self.change:
-            self.change_entry(node, name, st)
-        elif st.st_nlink > 1:
-            self.names.setdefault(_key(st), (st.st_nlink, set()))[1].add((node.key, name))
-
-    def is_mount(self, node: _Dir, name: str) -> bool:
-        """A single-file bind mount of this filesystem (only asked when the mount table has one)."""
-        try:
-            fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
-        except OSError:
-            return False
-        try:
-            assert self.mounts is not None
-            return self.mounts.foreign(fd)
-        finally:
-            os.close(fd)
 
     # -- directories
 
@@ -572,17 +664,133 @@ class _Walk:
     # -- hard links, last
 
     def settle_links(self) -> None:
-        """Re-own the hard-linked files whose names are all inside the tree, counted while watched."""
-        pending = list(self.links.values())
+        """Re-own the hard-linked files whose names are all inside the tree.
+
+        A file's names are all inside when, at one moment, its link count equals the number of its
+        names found in the tree. The walk saw names at different moments, and the user can move,
+        remove or replace names meanwhile; inotify says whether they did. So, for each file: its
+        names are seen while their directories are watched, its link count is read (on the exact
+        inode, an O_PATH fd) after that, and then the events are read: none for those directories
+        means every name seen was still there when the count was read, so the count is exact.
+        Names the walk saw after watching their directory need no second look (the fast path);
+        the others are looked at again, batch by batch (settle_batch). Any doubt: look again
+        (LINK_TRIES), then leave the file alone and say so.
+        """
+        links = list(self.links.values())
         size = max(1, self.budget // 4)  # directories per batch: fds (kept ones are at most half the budget)
-        try:  # one inotify instance for every batch (self.watcher): closing one waits for the kernel (~10 ms)
-            self.settle_all(pending, size)
+        try:  # one inotify instance throughout: closing one waits for the kernel (~10 ms)
+            if self.unwatchable:
+                for link in links:
+                    self.refuse(link, "its names could not be counted safely (inotify: {})".format(self.unwatchable))
+                return
+            self.settle_all(self.settle_seen(links), size)
         finally:
             if self.watcher is not None:
                 self.watcher.close()
                 self.watcher = None
 
+    def settle_seen(self, links: List[_Link]) -> List[_Link]:
+        """The fast path: files whose every name the walk saw under a watch. Returns the others.
+
+        With no event since, each name still leads to the inode the walk saw, and the link count
+        the walk read last was read while all the names seen before were there: both are exact, so
+        the file is only opened (O_PATH, before the events are read: the fd holds that inode) and,
+        when the count matches, re-owned through that fd.
+        """
+        if self.watcher is None:
+            return links
+        held: List[Tuple[_Link, int]] = []
+        later: List[_Link] = []
+        assert self.mounts is not None
+        per_entry = self.mounts.per_entry
+        for link in links:
+            if link.unseen:
+                later.append(link)
+                continue
+            node, name = link.names[0]
+            try:
+                if node.fd < 0 and not self.reopen(node):
+                    raise OSError(errno.ESTALE, "moved")
+                fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
+            except OSError:
+                later.append(link)
+                continue
+            if per_entry and (_key(os.fstat(fd)) != link.key or self.mounts.foreign(fd)):
+                os.close(fd)
+                later.append(link)
+                continue
+            held.append((link, fd))
+        self.settled(self.link_dirs)
+        moved = self.watcher.disturbed()  # every event since the walk watched these directories
+        # A watcher exists, so ctypes does: fchownat is there.
+        chown, uid, gid, root = self.chown, self.uid, self.gid, shown(self.root)
+        assert chown is not None
+        for link, fd in held:
+            try:
+                names = len(link.names)
+                if moved is None or (moved and not moved.isdisjoint(link.dirs())) or link.nlink < names:
+                    later.append(link)
+                elif link.nlink > names:
+                    self.refuse(link, "a hard link with {} of its {} names outside {}: left alone, since re-owning "
+                                      "it would re-own them too".format(link.nlink - names, link.nlink, root))
+                else:
+                    chown(fd, uid, gid)
+                    self.report.changed += 1
+            except OSError as exc:
+                self.error(self.link_path(link), _why(exc))
+            finally:
+                os.close(fd)
+        return later
+
+    @staticmethod
+    def settled(nodes: List[_Dir]) -> None:
+        """Wait until no change is under way in these directories, so its event is queued.
+
+        The kernel changes a name (and a link count) before it queues the inotify event, both while
+        holding the directory's lock. Reading a directory takes that lock, so after one read of each,
+        every change that a link count just read could reflect has its event waiting to be read.
+        """
+        for node in nodes:
+            if node.fd >= 0:
+                try:
+                    with os.scandir(node.fd) as entries:
+                        next(entries, None)
+                except OSError:
+                    pass
+
+    def open_link(self, link: _Link) -> Tuple[int, os.stat_result]:
+        """An O_PATH fd of the file through one of its names, and its fstat (-1: none fits any more)."""
+        assert self.mounts is not None
+        for node, name in link.names:
+            if node.fd < 0 and not self.reopen(node):
+                continue
+            try:
+                fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
+            except OSError:
+                continue
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == link.key and not self.mounts.foreign(fd):
+                return fd, st
+            os.close(fd)
+        return -1, os.stat_result((0,) * 10)
+
+    def settle(self, link: _Link, fd: int, st: os.stat_result, names: int) -> bool:
+        """Decide with the link count read inside the watched window; False: count again."""
+        if st.st_nlink > names:
+            self.refuse(link, "a hard link with {} of its {} names outside {}: left alone, since re-owning it "
+                              "would re-own them too".format(st.st_nlink - names, st.st_nlink, shown(self.root)))
+        elif st.st_nlink < names:
+            return False  # a name seen is gone, yet no event said so: do not trust this count
+        elif needs_change(st, self.uid, self.gid):
+            try:
+                _chown_fd(fd, st, self.uid, self.gid)
+                self.report.changed += 1
+            except OSError as exc:
+                self.error(self.link_path(link), _why(exc))
+        return True
+
     def settle_all(self, pending: List[_Link], size: int) -> None:
+        """The careful path, for names the walk saw unwatched or in a directory that changed since."""
         while pending and not self.clock():
             batch: List[_Link] = []
             dirs: Dict[Key, _Dir] = {}
@@ -592,7 +800,7 @@ class _Walk:
                     rest.append(link)
                     continue
                 batch.append(link)
-                for node in link.names.values():
+                for node, _ in link.names:
                     dirs[node.key] = node
             try:
                 if self.watcher is None:
@@ -611,15 +819,17 @@ class _Walk:
                 size = max(1, size // 2)
                 self.watcher.close()
                 self.watcher = None
+                for node in dirs.values():
+                    node.watched = False
             pending = again + unwatched + rest
 
-    def settle_batch(self, watcher: linux.Watcher, batch: List[_Link], dirs: List[_Dir]) -> Tuple[List[_Link],
-                                                                                              List[_Link]]:
-        """Watch → count each file's names again → read its link count → no name left a watched
-        directory meanwhile → re-own. Returns the links to count again (a name moved meanwhile) and
-        those whose directories could not all be watched (the watch limit)."""
+    def settle_batch(self, watcher: linux.Watcher, batch: List[_Link],
+                     dirs: List[_Dir]) -> Tuple[List[_Link], List[_Link]]:
+        """Watch → forget earlier events → count each file's names again → read its link count →
+        no event for those directories → decide. Returns the links to count again (something moved)
+        and those whose directories could not all be watched (the watch limit)."""
         reopened: List[_Dir] = []
-        held: List[Tuple[_Link, int, Set[Tuple[Key, str]]]] = []
+        held: List[Tuple[_Link, int, os.stat_result, int]] = []
         again: List[_Link] = []
         unwatched: List[_Link] = []
         try:
@@ -629,27 +839,28 @@ class _Walk:
                     if not self.reopen(node):
                         continue  # moved since the walk: its links are left for the next repair
                     reopened.append(node)
-                if watcher.watch(node.fd, node.key):
+                if node.watched or watcher.watch(node.fd, node.key):
+                    node.watched = True
                     watched.add(node.key)
             watcher.disturbed()  # what happened before this count does not matter: forget it
             for link in batch:
-                if any(node.fd < 0 for node in link.names.values()):
+                if any(node.fd < 0 for node, _ in link.names):
                     self.report.raced += 1
-                elif any(key not in watched for key, _ in link.names):
+                elif not watched.issuperset(link.dirs()):
                     unwatched.append(link)
                 else:
-                    fd, counted = self.count_names(link)
+                    counted = self.count_names(link)
+                    fd, st = self.open_link(link) if counted else (-1, None)
                     if fd >= 0:
-                        held.append((link, fd, counted))
+                        held.append((link, fd, st, counted))  # type: ignore[arg-type]
                     else:
                         self.report.raced += 1  # no name of it is where the walk saw it any more
+            self.settled([node for node in dirs if node.key in watched])
             moved = watcher.disturbed()
-            for link, fd, counted in held:
+            for link, fd, st, counted in held:
                 try:
-                    if moved is None or any(d in moved for d, _ in counted):
+                    if moved is None or not moved.isdisjoint(link.dirs()) or not self.settle(link, fd, st, counted):
                         again.append(link)
-                    else:
-                        self.settle(link, fd, counted)
                 finally:
                     os.close(fd)
         finally:
@@ -664,51 +875,28 @@ class _Walk:
                 retry.append(link)
         return retry, unwatched
 
-    def count_names(self, link: _Link) -> Tuple[int, Set[Tuple[Key, str]]]:
-        """An O_PATH fd of the file (-1: none left) and its names found again where the walk saw them."""
-        fd = -1
-        counted: Set[Tuple[Key, str]] = set()
-        for (dir_key, name), node in link.names.items():
+    def count_names(self, link: _Link) -> int:
+        """How many of the names the walk saw are the file's name still (and no mount)."""
+        assert self.mounts is not None
+        counted = 0
+        for node, name in link.names:
             try:
-                if fd < 0:
-                    fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
-                    if _key(os.fstat(fd)) != link.key:
-                        os.close(fd)
-                        fd = -1
-                        continue
-                elif _key(os.stat(name, dir_fd=node.fd, follow_symlinks=False)) != link.key:
-                    continue
+                if self.mounts.per_entry:
+                    counted += self.mounts.name_key(node.fd, name) == link.key
+                else:
+                    counted += _key(os.stat(name, dir_fd=node.fd, follow_symlinks=False)) == link.key
             except OSError:
                 continue
-            counted.add((dir_key, name))
-        return fd, counted
+        return counted
 
-    def settle(self, link: _Link, fd: int, counted: Set[Tuple[Key, str]]) -> None:
-        """Every name counted is there at once (no event): if they are all its names, re-own it."""
-        try:
-            st = os.fstat(fd)  # its link count now, right before the change
-            assert self.mounts is not None
-            if self.mounts.foreign(fd):
-                return
-            if st.st_nlink > len(counted):
-                self.refuse(link, "a hard link with {} of its {} names outside {}: left alone, since re-owning it "
-                                  "would re-own them too".format(st.st_nlink - len(counted), st.st_nlink,
-                                                                 shown(self.root)), counted)
-            elif needs_change(st, self.uid, self.gid):
-                _chown_fd(fd, st, self.uid, self.gid)
-                self.report.changed += 1
-        except OSError as exc:
-            self.error(self.link_path(link, counted), _why(exc))
-
-    def link_path(self, link: _Link, counted: Optional[Set[Tuple[Key, str]]] = None) -> str:
-        for (dir_key, name), node in link.names.items():
-            if counted is None or (dir_key, name) in counted:
-                return self.entry_path(node, name)
+    def link_path(self, link: _Link) -> str:
+        for node, name in link.names:
+            return self.entry_path(node, name)
         return self.root
 
-    def refuse(self, link: _Link, why: str, counted: Optional[Set[Tuple[Key, str]]] = None) -> None:
+    def refuse(self, link: _Link, why: str) -> None:
         self.report.refused += 1
-        self.error(self.link_path(link, counted), why)
+        self.error(self.link_path(link), why)
 
     # -- the whole walk
 
