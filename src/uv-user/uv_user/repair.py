@@ -13,15 +13,17 @@ can rename, relink and swap while root works in it. So root trusts no path:
 - It changes exactly the inode it checked: each entry is opened O_PATH |
   O_NOFOLLOW relative to its directory (which never opens a FIFO or a device),
   compared by (st_dev, st_ino) with the listing, and re-owned through that fd.
-- It never crosses a mount: an entry on another st_dev is skipped, and when the
-  mount table holds a mount of the tree's own filesystem below the tree's mount
-  (a bind mount, which has the same st_dev), every directory's mount id is
-  compared with the root's too.
-- A regular file with more names than the tree holds has a name outside it
-  (``ln /etc/shadow x`` where the kernel allows it): re-owning it would hand that
-  file over. Hard-linked files are re-owned last, only after their names inside
-  the tree have been counted again while inotify watches their directories, so
-  a name moved from one directory to another mid-walk cannot be counted twice.
+- It never crosses a mount: an entry on another st_dev is skipped, and the
+  mounts of the tree's own filesystem below the tree's mount (bind mounts, which
+  have the same st_dev) are found in the mount table and pinned by mount id
+  (see _Mounts), directories and single files alike.
+- A file with more names than the tree holds has a name outside it (``ln
+  /etc/shadow x`` where the kernel allows it): re-owning it would hand that file
+  over. Hard-linked files are re-owned last, and only when their link count,
+  read while inotify watched every directory holding their names, equals the
+  names seen there with no name moved, removed or replaced meanwhile (see
+  settle_links): a name moved mid-walk cannot be counted twice, and a name
+  removed cannot leave the count short.
 
 It is also bounded and fast: one pass checks and changes while it holds each
 directory's fd (cost linear in the entries, whatever the depth: ancestors' fds
