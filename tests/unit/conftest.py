@@ -23,6 +23,7 @@ import pytest
 
 from uv_user import facts as facts_mod
 from uv_user import options as options_mod
+from uv_user import paths as paths_mod
 from uv_user.users import Account
 from uv_user.wheels import Platform, WheelFile
 
@@ -292,3 +293,60 @@ def cli_env() -> Callable[..., Dict[str, str]]:
         return env
 
     return build
+
+
+# --------------------------------------------------------------------------- changing a tree mid-repair
+
+
+class _Listed(list):
+    """A directory listing already read (and stat()ed), usable where repair expects os.scandir's iterator."""
+
+    def __enter__(self) -> "_Listed":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.fixture
+def after_listing(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path, Callable[[], None]], None]:
+    """after_listing(directory, change): run ``change`` (as a racing user would) right after the
+    repair's walk has listed ``directory``, once: the moment between a listing and what follows it."""
+    from uv_user import repair
+
+    def arm(directory: Path, change: Callable[[], None]) -> None:
+        real, target, done = repair._scandir, os.stat(str(directory)).st_ino, []
+
+        def scandir(fd: int) -> _Listed:
+            with real(fd) as entries:
+                listed = _Listed(entries)
+            for entry in listed:
+                entry.stat(follow_symlinks=False)  # cached in the entry: its directory fd closes with the iterator
+            if os.fstat(fd).st_ino == target and not done:
+                done.append(True)
+                change()
+            return listed
+
+        monkeypatch.setattr(repair, "_scandir", scandir)
+
+    return arm
+
+
+# --------------------------------------------------------------------------- the repair's status file
+
+# Where CLI runs in a test write the repair's status file: test_cli.run and run_doctor put
+# `paths.REPAIR_STATE = os.environ[STATE_VARIABLE]` before the CLI (uv-user itself reads no variable).
+STATE_VARIABLE = "UVUSER_TEST_REPAIR_STATE"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _repair_state_stays_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Repairs run as root here: their status file goes to a tmp dir, never to the host's /var/lib."""
+    host = paths_mod.REPAIR_STATE
+    existed = os.path.lexists(host)
+    state = str(tmp_path_factory.mktemp("var-lib-uv-user") / "repair.json")
+    paths_mod.REPAIR_STATE, os.environ[STATE_VARIABLE] = state, state
+    yield
+    paths_mod.REPAIR_STATE = host
+    os.environ.pop(STATE_VARIABLE, None)
+    assert existed or not os.path.lexists(host), "a test wrote the host's " + host

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from uv_user import doctor, paths, privilege, repair
 
 FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 SCRIPT = FEATURE_DIR / "uv-user.py"
 
 
+# The repair's status file goes where the unit session says (conftest), not to the host's /var/lib.
+STATE_PRELUDE = "import os\nfrom uv_user import paths\npaths.REPAIR_STATE = os.environ['UVUSER_TEST_REPAIR_STATE']\n"
+
+
 def run(args, env, *, prelude=""):
-    """Run uv-user.py (or, with ``prelude``, cli.main after some setup code) and capture everything."""
+    """Run uv-user.py (or, with ``prelude``, cli.main after some setup code) and capture everything.
+
+    Commands that may repair run through cli.main too, with STATE_PRELUDE first."""
+    if args and args[0] in ("repair", "sync", "doctor"):
+        prelude = STATE_PRELUDE + prelude
     if prelude:
         code = "import sys; sys.path.insert(0, {!r})\n{}\nfrom uv_user.cli import main\nsys.exit(main({!r}))".format(
             str(FEATURE_DIR), prelude, list(args))
@@ -103,13 +115,13 @@ def test_repair_entrypoint_without_a_record_exits_0_with_one_line(cli_env, tmp_p
 def test_repair_entrypoint_for_a_vanished_user_exits_0_with_one_line(cli_env):
     result = run(["repair", "--entrypoint", "--user", "no-such-user"], cli_env())
     assert result.returncode == 0
-    assert_one_error_line(result, "user 'no-such-user' no longer exists")
+    assert_one_error_line(result, "user 'no-such-user' does not exist in this container (yet, or any more)")
 
 
 def test_repair_outside_the_entrypoint_fails_loudly(cli_env):
     result = run(["repair", "--user", "no-such-user"], cli_env())
     assert result.returncode == 1
-    assert_one_error_line(result, "user 'no-such-user' no longer exists")
+    assert_one_error_line(result, "user 'no-such-user' does not exist in this container (yet, or any more)")
 
 
 def test_repair_entrypoint_with_a_symlinked_root_exits_0_with_one_line(cli_env, tmp_path):
@@ -122,7 +134,8 @@ def test_repair_entrypoint_with_a_symlinked_root_exits_0_with_one_line(cli_env, 
 
 def test_repair_entrypoint_survives_an_unexpected_error_with_one_line(cli_env, tmp_path):
     (tmp_path / "tree").mkdir()
-    prelude = "from uv_user import repair\ndef boom(*a, **k): raise RuntimeError('disk on fire')\nrepair.scan = boom"
+    prelude = ("from uv_user import repair\ndef boom(*a, **k): raise RuntimeError('disk on fire')\n"
+               "repair.scan = repair.repair = boom")
     result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tmp_path / "tree")], cli_env(),
                  prelude=prelude)
     assert result.returncode == 0
@@ -156,3 +169,178 @@ def test_no_subcommand_prints_help_and_exits_2(cli_env):
     result = run([], cli_env())
     assert result.returncode == 2
     assert "install" in result.stdout and "repair" in result.stdout
+
+
+# ----------------------------------------------------------------------------- sudo
+
+
+def recording_sudo(directory: Path, calls: Path, code: int = 0) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    sudo = directory / "sudo"
+    sudo.write_text('#!/bin/sh\necho "$0 $*" >> "{}"\nexit {}\n'.format(calls, code))
+    sudo.chmod(0o755)
+    return sudo
+
+
+def test_sudo_is_found_only_in_the_system_directories_never_on_the_inherited_path(tmp_path, monkeypatch):
+    # PATH starts with the dev user's /opt/uv-user/venv/bin: a `sudo` there must never run.
+    calls = tmp_path / "calls"
+    planted = recording_sudo(tmp_path / "venv-bin", calls)
+    monkeypatch.setenv("PATH", "{}:{}".format(planted.parent, os.environ.get("PATH", "")))
+    monkeypatch.setattr(paths, "SYSTEM_PATH", str(tmp_path / "no-sudo-here"))
+    assert privilege.find_sudo() == ""
+    assert privilege.sudo_works() is False
+    assert not calls.exists()
+    system = recording_sudo(tmp_path / "sbin", calls)
+    monkeypatch.setattr(paths, "SYSTEM_PATH", "{}:{}".format(tmp_path / "no-sudo-here", system.parent))
+    assert privilege.find_sudo() == str(system)
+    assert privilege.sudo_works() is True
+    assert calls.read_text() == "{} -n true\n".format(system)
+
+
+def test_the_doctor_asks_about_sudo_without_importing_the_cli(tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    (root / "venv").mkdir(parents=True)
+    record = {"username": pwd.getpwuid(os.geteuid()).pw_name}
+    asked = []
+    monkeypatch.setitem(sys.modules, "uv_user.cli", None)  # importing it now fails
+    monkeypatch.setattr(privilege, "sudo_works", lambda: asked.append(True) or False)
+    monkeypatch.setattr(doctor, "gather_ownership", lambda root, record: doctor.Ownership(
+        owner="vscode", uid=1000, gid=1000, scanned=2, mismatches=1, examples=["x (0:0)"]))
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    facts = doctor.gather(str(root), {"PATH": "/usr/bin:/bin"}, [])
+    assert asked == [True] and facts.can_sudo is False
+
+
+# ----------------------------------------------------------------------------- names the dev user chose
+
+needs_root = pytest.mark.root  # chown to other uids; tests/conftest.py skips or fails it when not root
+HOSTILE = b"bad\xff\nuv-user: all good"  # invalid UTF-8, and a newline that would forge a second line
+SHOWN = "bad\\xff\\nuv-user: all good"
+
+
+def hostile_tree(tmp_path: Path) -> Path:
+    """tree/ (root's) holding one file under a hostile name, hard-linked from outside (so it is refused)."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    tree.mkdir()
+    outside.mkdir()
+    (outside / "theirs").write_text("")
+    os.lchown(str(outside / "theirs"), 12345, 12345)
+    os.link(str(outside / "theirs"), os.path.join(os.fsencode(str(tree)), HOSTILE))
+    return tree
+
+
+# C.UTF-8 gives Python's stdio surrogateescape (raw bytes and a forged line came out); a full UTF-8
+# locale such as en_US.UTF-8 gives it strict errors (a traceback came out): PYTHONIOENCODING=utf-8 does that.
+STDIO = [{"LC_ALL": "C.UTF-8"}, {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}]
+
+
+@pytest.fixture(params=STDIO, ids=["C.UTF-8", "strict-utf-8"])
+def utf8(request, cli_env):
+    env = cli_env(**request.param)
+    if "PYTHONIOENCODING" not in request.param:
+        env.pop("PYTHONIOENCODING", None)
+    return env
+
+
+@needs_root
+@pytest.mark.parametrize("extra, code", [([], 1), (["--entrypoint"], 0)])
+def test_a_hostile_file_name_in_a_repair_message_stays_on_one_escaped_line(utf8, tmp_path, extra, code):
+    tree = hostile_tree(tmp_path)
+    result = run(["repair", "--user", "root", "--root", str(tree)] + extra, utf8)
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and result.stderr == ""
+    line, = result.stdout.splitlines()
+    assert line.startswith("uv-user: re-owned 0 of 2 entries under {} for root (0:0); 1 could not be changed, "
+                           "e.g. {}/{}: a hard link with 1 of its 2 names outside".format(tree, tree, SHOWN)), line
+
+
+@needs_root
+def test_a_hostile_file_name_in_a_dry_run_stays_on_one_escaped_line(utf8, tmp_path):
+    tree = hostile_tree(tmp_path)
+    result = run(["repair", "--user", "root", "--root", str(tree), "--dry-run"], utf8)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == "uv-user: 1 entries under {0} are not owned by root (0:0), e.g. {0}/{1} " \
+                            "(12345:12345)\n".format(tree, SHOWN)
+
+
+@needs_root
+def test_sync_from_the_lifecycle_hook_survives_a_hostile_file_name(utf8, tmp_path):
+    tree = hostile_tree(tmp_path)
+    record = tmp_path / "install.json"
+    record.write_text(json.dumps({"username": "root", "options": {"autoSync": "never"}}))
+    (tmp_path / "ws").mkdir()
+    prelude = "from uv_user import paths\npaths.ROOT = {!r}\npaths.RECORD = {!r}".format(str(tree), str(record))
+    result = run(["sync", "--lifecycle", "--workspace", str(tmp_path / "ws")], utf8, prelude=prelude)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines() + result.stderr.splitlines()
+    assert all(line.startswith("uv-user: ") for line in lines), lines
+    assert any(SHOWN in line for line in lines), lines
+    assert lines[-1] == "uv-user: autoSync is never: not syncing"
+
+
+@needs_root
+def test_repair_entrypoint_exits_0_even_when_something_could_not_be_changed(cli_env, tmp_path):
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    tree.mkdir()
+    outside.mkdir()
+    (outside / "theirs").write_text("")
+    os.lchown(str(outside / "theirs"), 12345, 12345)
+    os.link(str(outside / "theirs"), str(tree / "x"))
+    by_hand = run(["repair", "--user", "root", "--root", str(tree)], cli_env())
+    at_start = run(["repair", "--user", "root", "--root", str(tree), "--entrypoint"], cli_env())
+    assert (by_hand.returncode, at_start.returncode) == (1, 0)
+    assert at_start.stdout == by_hand.stdout and "1 could not be changed" in at_start.stdout
+
+
+# ----------------------------------------------------------------------------- bounded starts
+
+
+def wait_for_state(path: Path, wanted: str, seconds: float = 30.0) -> dict:
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("state") == wanted or time.monotonic() > end:
+            return state
+        time.sleep(0.05)
+
+
+@needs_root
+def test_what_the_bound_leaves_continues_in_a_detached_process_that_finishes_it(cli_env, tmp_path):
+    tree = tmp_path / "tree"
+    for i in range(30):
+        (tree / "venv" / "d{}".format(i)).mkdir(parents=True)
+        for j in range(10):
+            (tree / "venv" / "d{}".format(i) / "f{}".format(j)).write_text("")
+    subprocess.run(["chown", "-hR", "12345:12345", str(tree)], check=True)
+    state = tmp_path / "state" / "repair.json"
+    # A bound that is over at once: the entrypoint's run re-owns (nearly) nothing, then hands over.
+    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tree), "--max-seconds", "1e-9",
+                  "--state", str(state)], cli_env())
+    assert result.returncode == 0 and result.stderr == ""
+    line, = result.stdout.splitlines()
+    assert "stopped after 1e-09 s: the rest continues in the background (pid " in line, line
+    pid = int(line.rsplit("(pid ", 1)[1].split(";")[0])
+    done = wait_for_state(state, "complete")
+    assert done["state"] == "complete", done
+    assert (done["pid"], done["background"], done["error_count"]) == (pid, True, 0)
+    assert done["finished"] >= done["started"] and done["deadline_seconds"] == repair.BACKGROUND_SECONDS
+    out = subprocess.run(["find", str(tree), "!", "-uid", "0"], stdout=subprocess.PIPE, universal_newlines=True)
+    assert out.stdout == ""
+    assert oct(os.stat(str(state)).st_mode & 0o777) == "0o644" and oct(os.stat(str(state.parent)).st_mode & 0o777) \
+        == "0o755"
+
+
+@needs_root
+def test_a_start_with_nothing_to_repair_says_nothing_and_records_it(cli_env, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "venv").mkdir(parents=True)
+    state = tmp_path / "state" / "repair.json"
+    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tree), "--state", str(state)], cli_env())
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    recorded = json.loads(state.read_text())
+    assert (recorded["state"], recorded["scanned"], recorded["changed"], recorded["deadline_seconds"]) == (
+        "complete", 2, 0, repair.START_SECONDS)

@@ -7,6 +7,7 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List
@@ -679,7 +680,8 @@ def make_tree(tmp_path: Path, fake_uv) -> Dict[str, object]:
 
 def run_doctor(tree: Dict[str, object], *extra: str) -> subprocess.CompletedProcess:
     """cli.main(["doctor", ...]) with the record and login shell pointed at the tree (no /opt, no bash -l)."""
-    prelude = ("from uv_user import doctor, paths\npaths.RECORD = {!r}\npaths.PROFILE_SCRIPT = {!r}\n"
+    prelude = ("import os\nfrom uv_user import doctor, paths\npaths.RECORD = {!r}\npaths.PROFILE_SCRIPT = {!r}\n"
+               "paths.REPAIR_STATE = os.environ['UVUSER_TEST_REPAIR_STATE']\n"
                "doctor.login_python = lambda env: None".format(str(tree["record"]), str(tree["record"])))
     args: List[str] = ["doctor", "--root", str(tree["root"]), "--workspace", str(tree["workspace"])] + list(extra)
     code = "import sys; sys.path.insert(0, {!r})\n{}\nfrom uv_user.cli import main\nsys.exit(main({!r}))".format(
@@ -783,3 +785,79 @@ def test_hostile_values_are_shown_escaped_on_one_printable_line(facts):
     for line in doctor.render(findings, doctor.markers("ascii")) + [doctor.summary(findings)]:
         assert line.isascii() and line.isprintable(), line
     assert any("\\nuv-user: doctor: no problems\\x1b[2J\\xff" in f.message + f.fix for f in findings)
+
+
+@pytest.mark.root
+def test_ownership_examples_show_hostile_names_escaped_on_one_line(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    bad = os.path.join(os.fsencode(str(root)), b"x\xff\ny")
+    open(bad, "w").close()
+    os.lchown(bad, 12345, 12345)
+    own = doctor.gather_ownership(str(root), {"username": "root"})
+    assert own.examples == ["{}/x\\xff\\ny (12345:12345)".format(root)]
+
+
+# ----------------------------------------------------------------------------- the last repair, from its status file
+
+
+def test_a_repair_still_running_in_the_background_turns_mismatches_into_a_wait():
+    facts = mismatched(40, now=1000.0)
+    facts.ownership.repair_state, facts.ownership.repair_pid, facts.ownership.repair_started = "running", 77, 988.0
+    finding = check_ownership(facts)
+    assert finding.status == WARN
+    assert finding.message.endswith("; a repair started 12 s ago is still running in the background (pid 77)")
+    assert finding.fix == "wait for it to finish, then run `uv-user doctor` again"
+    clean = healthy(now=1000.0)
+    clean.ownership.repair_state, clean.ownership.repair_pid = "running", 77
+    finding = check_ownership(clean)  # nothing left to see: fine, and says why the status file says running
+    assert finding.status == OK
+    assert finding.message.endswith("(a repair is still running in the background (pid 77))")
+
+
+def test_a_repair_that_stopped_before_it_finished_is_named_with_the_fix():
+    facts = mismatched(40, can_sudo=False, now=1000.0)
+    facts.ownership.repair_state, facts.ownership.repair_pid, facts.ownership.repair_started = "stopped", 77, 400.0
+    finding = check_ownership(facts)
+    assert finding.status == FAIL
+    assert finding.message.endswith("; the last repair (pid 77, started 600 s ago) stopped before it finished")
+    assert "restart the container" in finding.fix and "uv-user repair" in finding.fix
+
+
+def test_a_repair_that_left_something_says_what():
+    facts = mismatched(1, uid=0, user="root", now=1000.0)
+    facts.ownership.repair_state, facts.ownership.repair_started = "incomplete", 990.0
+    facts.ownership.repair_note = "/opt/uv-user/venv/x: a hard link with 1 of its 2 names outside /opt/uv-user"
+    finding = check_ownership(facts)
+    assert finding.message.endswith("; the last repair (started 10 s ago) left /opt/uv-user/venv/x: a hard link "
+                                    "with 1 of its 2 names outside /opt/uv-user")
+
+
+def test_the_status_file_is_read_and_a_dead_pid_means_stopped(tmp_path):
+    state = tmp_path / "repair.json"
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "repair"])
+    try:
+        for pid, expected in ((alive.pid, "running"), (2 ** 22 + 1, "stopped")):
+            state.write_text(json.dumps({"version": 1, "state": "continuing", "pid": 1, "background_pid": pid,
+                                         "started": 123.0, "errors": ["x\ny"]}))
+            own = doctor.Ownership()
+            doctor.gather_repair_state(own, str(state))
+            assert (own.repair_state, own.repair_pid, own.repair_started) == (expected, pid, 123.0)
+            assert own.repair_note == "x\\ny"
+        state.write_text(json.dumps({"version": 1, "state": "running", "pid": alive.pid}))
+        alive.kill()  # killed before it finished, and not reaped (as under a PID 1 that never reaps)
+        time.sleep(0.2)
+        own = doctor.Ownership()
+        doctor.gather_repair_state(own, str(state))
+        assert (own.repair_state, own.repair_pid) == ("stopped", alive.pid)
+    finally:
+        alive.kill()
+        alive.wait()
+    state.write_text(json.dumps({"version": 1, "state": "complete", "pid": 5}))
+    own = doctor.Ownership()
+    doctor.gather_repair_state(own, str(state))
+    assert (own.repair_state, own.repair_pid) == ("complete", 0)
+    state.write_text("not json")
+    own = doctor.Ownership()
+    doctor.gather_repair_state(own, str(state))
+    assert own.repair_state == ""

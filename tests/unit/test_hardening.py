@@ -8,13 +8,17 @@ containers are in tests/integration/test_hardening.py.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable, Iterator, List, Tuple
 
 import pytest
 from hypothesis import example, given, settings
@@ -386,8 +390,8 @@ def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, monkey
                                   "/opt/uv-user/venv/../../../etc", "/lib/x86_64-linux-gnu"])
 def test_repair_refuses_system_trees_homes_and_the_workspace_with_one_line(cli_env, root):
     result = subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py"), "repair", "--user", "root",
-                             "--root", root], env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=60)
+                             "--root", root, "--state", paths.REPAIR_STATE], env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.startswith("uv-user: refusing to repair ownership of {}: it is ".format(root))
@@ -416,8 +420,8 @@ def test_repair_ignores_the_environment_variables_that_point_uv_elsewhere(cli_en
     env = cli_env(UV_PROJECT_ENVIRONMENT=str(elsewhere), VIRTUAL_ENV=str(elsewhere), UV_CACHE_DIR=str(elsewhere),
                   UV_PYTHON_INSTALL_DIR=str(elsewhere), HOME=str(elsewhere))
     result = subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py"), "repair", "--user", "root",
-                             "--root", str(tree)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=60)
+                             "--root", str(tree), "--state", paths.REPAIR_STATE], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert os.lstat(tree / "venv").st_uid == 0
     assert os.lstat(elsewhere).st_uid == 12345
@@ -477,44 +481,59 @@ def test_hard_links_between_the_cache_and_the_env_are_re_owned(hostile):
 
 
 @needs_root
-def test_a_directory_swapped_for_a_symlink_after_the_scan_is_not_followed(hostile):
+def test_a_directory_swapped_for_a_symlink_after_its_parent_was_listed_is_not_followed(hostile, after_listing):
     tree, outside = hostile
     (tree / "venv" / "lib" / "shadow").write_text("")
     chown_all(tree, 0, 0)
-    report = repair.scan(str(tree), *OWNER)
-    # The user, racing the repair: venv/lib → outside, where "shadow" is root's file.
-    os.rename(tree / "venv" / "lib", tree / "venv" / "lib.real")
-    os.symlink(outside, tree / "venv" / "lib")
-    repair.apply(report)
+
+    def swap() -> None:  # venv/lib → outside, where "shadow" is root's file
+        os.rename(tree / "venv" / "lib", tree / "venv" / "lib.real")
+        os.symlink(outside, tree / "venv" / "lib")
+
+    after_listing(tree / "venv", swap)
+    report = repair.repair(str(tree), *OWNER)
     assert owner(outside / "shadow") == (0, 0) and owner(outside) == (0, 0)
-    assert any("a directory on the way was replaced by a link or file since the scan" in e for e in report.errors)
     assert owner(tree / "venv") == OWNER
+    assert report.raced >= 1 and report.errors == []
+    repair.repair(str(tree), *OWNER)  # the next one sees the link as a link: re-owns it, not its target
+    assert owner(tree / "venv" / "lib") == OWNER and owner(tree / "venv" / "lib.real" / "shadow") == OWNER
+    assert owner(outside / "shadow") == (0, 0) and owner(outside) == (0, 0)
 
 
 @needs_root
-def test_an_entry_replaced_after_the_scan_is_not_re_owned(hostile):
+def test_an_entry_replaced_after_its_directory_was_listed_is_not_re_owned(hostile, after_listing):
     tree, outside = hostile
     (tree / "venv" / "file").write_text("")
     chown_all(tree, 0, 0)
-    report = repair.scan(str(tree), *OWNER)
-    os.rename(tree / "venv" / "file", tree / "venv" / "file.moved")  # kept, so its inode is not reused
-    (tree / "venv" / "file").write_text("another inode, made by root meanwhile")
-    os.lchown(tree / "venv" / "file", 0, 0)
-    repair.apply(report)
-    assert owner(tree / "venv" / "file") == (0, 0)  # not the inode the scan saw
-    assert report.errors == []
+
+    def replace() -> None:
+        os.rename(tree / "venv" / "file", tree / "venv" / "file.moved")  # kept, so its inode is not reused
+        (tree / "venv" / "file").write_text("another inode, made by root meanwhile")
+
+    after_listing(tree / "venv", replace)
+    report = repair.repair(str(tree), *OWNER)
+    assert owner(tree / "venv" / "file") == (0, 0)  # not the inode the listing saw
+    assert report.raced == 1 and report.errors == []
+    assert repair.repair(str(tree), *OWNER).changed == 2  # the next repair sees both names as they are now
 
 
 @needs_root
-def test_a_root_replaced_by_a_symlink_after_the_scan_is_not_followed(hostile):
+def test_a_root_replaced_by_a_symlink_after_it_was_checked_is_not_followed(hostile, monkeypatch):
     tree, outside = hostile
     chown_all(tree, 0, 0)
-    report = repair.scan(str(tree), *OWNER)
-    os.rename(tree, str(tree) + ".real")
-    os.symlink(outside, tree)
-    repair.apply(report)
+    real = repair.check_root
+
+    def check_then_swap(root: str) -> os.stat_result:
+        st = real(root)
+        os.rename(tree, str(tree) + ".real")
+        os.symlink(outside, tree)
+        return st
+
+    monkeypatch.setattr(repair, "check_root", check_then_swap)
+    with pytest.raises(UvUserError) as caught:
+        repair.repair(str(tree), *OWNER)
+    assert caught.value.line().startswith("uv-user: {} changed while it was being opened".format(tree))
     assert owner(outside) == (0, 0) and owner(outside / "dir") == (0, 0) and owner(outside / "shadow") == (0, 0)
-    assert report.changed == 0
 
 
 @needs_root
@@ -535,7 +554,8 @@ def test_two_repairs_at_once_both_succeed_and_the_tree_is_right(hostile):
     for i in range(300):
         (tree / "venv" / "lib" / "m{}.py".format(i)).write_text("")
     code = ("import sys; sys.path.insert(0, {!r}); from uv_user.cli import main; "
-            "sys.exit(main(['repair', '--user', 'root', '--root', {!r}]))").format(str(FEATURE_DIR), str(tree))
+            "sys.exit(main(['repair', '--user', 'root', '--root', {!r}, '--state', {!r}]))").format(
+                str(FEATURE_DIR), str(tree), paths.REPAIR_STATE)
     chown_all(tree, *OWNER)
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(2)]
@@ -614,3 +634,215 @@ def test_any_message_prints_as_one_line_whatever_it_carries():
     line = UvUserError("index says" + FORGED + NOT_UTF8).line()
     assert one_printable_line(line), line
     assert line.startswith("uv-user: index says\\nuv-user: done")
+
+
+# ============================================================================ a racing user (real files, as root)
+#
+# The dev user owns the tree and can rename, relink and swap anything in it while root repairs it.
+# Each attacker below runs as that (non-root) uid in a forked child, looping one attack for a few
+# seconds while root repairs again and again; the root-owned file outside the tree must never change
+# owner. Before the fd walk and the exact-inode change, each of these handed the file over within a
+# few hundred repairs.
+
+ATTACK_SECONDS = 3.0
+
+
+@contextlib.contextmanager
+def racing_user(workdir: Path, steps: Callable[[], None]) -> Iterator[None]:
+    """A child running ``steps`` in a loop as OWNER in ``workdir`` (failed steps are ignored)."""
+    pid = os.fork()
+    if pid == 0:  # the attacker: never returns into pytest
+        try:
+            os.chdir(str(workdir))  # as root: the pytest tmp dirs above are not the user's to search
+            os.setgroups([])
+            os.setgid(OWNER[1])
+            os.setuid(OWNER[0])
+            end = time.monotonic() + ATTACK_SECONDS + 5
+            while time.monotonic() < end:
+                try:
+                    steps()
+                except OSError:
+                    pass
+        finally:
+            os._exit(0)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def repair_while_racing(tree: Path, target: Path, before_each: Callable[[], None] = lambda: None) -> int:
+    """Repair ``tree`` for OWNER until ATTACK_SECONDS pass; ``target`` must stay root's. Returns the rounds."""
+    rounds, end = 0, time.monotonic() + ATTACK_SECONDS
+    while time.monotonic() < end:
+        before_each()
+        repair.repair(str(tree), *OWNER)
+        rounds += 1
+        assert owner(target) == (0, 0), "round {}: {} was handed to the user".format(rounds, target)
+    return rounds
+
+
+def user_tree(tmp_path: Path, *dirs: str) -> Tuple[Path, Path]:
+    """tmp/tree owned by OWNER (so OWNER can race in it) with ``dirs``, and tmp/outside/secret (root's, 0600)."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    for name in dirs:
+        (tree / name).mkdir(parents=True)
+    tree.mkdir(exist_ok=True)
+    outside.mkdir()
+    (outside / "secret").write_text("root's secret")
+    os.chmod(outside / "secret", 0o600)
+    chown_all(tree, *OWNER)
+    return tree, outside
+
+
+def swap_dir_for_link(outside: Path) -> Callable[[], None]:
+    def steps() -> None:
+        os.rename("B", "B.real")
+        os.symlink(str(outside), "B")
+        os.unlink("B")
+        os.rename("B.real", "B")
+    return steps
+
+
+def move_name(src: str, dst: str) -> Callable[[], None]:
+    def steps() -> None:
+        os.rename(src, dst)
+        os.rename(dst, src)
+    return steps
+
+
+@needs_root
+@pytest.mark.parametrize("attack", ["swap a directory for a link to outside", "move the link between directories",
+                                    "move its directory between directories"])
+def test_a_racing_user_cannot_make_a_hard_link_to_outside_count_as_inside(tmp_path, attack):
+    # One of the secret's two names is in the tree (planted by root, or where protected_hardlinks
+    # is off): it must be left alone however the user shuffles the tree while it is counted.
+    tree, outside = user_tree(tmp_path, "A/D", "B")
+    os.link(outside / "secret", tree / "A" / "D" / "x")
+    steps = {"swap a directory for a link to outside": swap_dir_for_link(outside),
+             "move the link between directories": move_name("A/D/x", "B/x"),
+             "move its directory between directories": move_name("A/D", "B/D")}[attack]
+    with racing_user(tree, steps):
+        rounds = repair_while_racing(tree, outside / "secret")
+    assert rounds > 50
+    assert os.stat(outside / "secret").st_nlink == 2
+
+
+@needs_root
+def test_a_racing_user_cannot_swap_an_outside_file_in_between_the_check_and_the_change(tmp_path):
+    # y is a root-owned file of the tree (a `sudo uv` left it): re-owning it is right. k is a name of
+    # the secret (refused as a hard link to outside). The user swaps k's inode in under y's new name.
+    tree, outside = user_tree(tmp_path)
+    (tree / "y").write_text("")
+    os.link(outside / "secret", tree / "k")
+    held = os.open(str(tree / "y"), os.O_RDONLY)  # y's inode, whatever its name at the time
+    steps = [("y", "f"), ("f", "y"), ("k", "f"), ("f", "k")]
+
+    def attack() -> None:
+        for src, dst in steps:
+            os.rename(src, dst)
+
+    try:
+        with racing_user(tree, attack):
+            rounds = repair_while_racing(tree, outside / "secret", before_each=lambda: os.fchown(held, 0, 0))
+    finally:
+        os.close(held)
+    assert rounds > 50
+
+
+@pytest.fixture
+def bind_mounts():
+    """bind(source, target): mount --bind, undone at teardown (skips when mount is unavailable)."""
+    made: List[Path] = []
+
+    def bind(source: Path, target: Path) -> None:
+        result = subprocess.run(["mount", "--bind", str(source), str(target)], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, universal_newlines=True)
+        if result.returncode != 0:
+            pytest.skip("mount --bind is not available here: " + result.stdout.strip())
+        made.append(target)
+
+    yield bind
+    for target in reversed(made):
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+@needs_root
+def test_a_bind_mount_from_the_same_filesystem_inside_the_tree_is_not_crossed(hostile, bind_mounts):
+    tree, outside = hostile
+    (tree / "venv" / "mnt").mkdir()
+    (tree / "venv" / "lib" / "mod.py").write_text("")
+    chown_all(tree, 12345, 12345)
+    bind_mounts(outside / "dir", tree / "venv" / "mnt")  # same st_dev as the tree: only the mount table tells
+    report = repair.repair(str(tree), *OWNER)
+    assert owner(outside / "dir") == (0, 0) and owner(outside / "dir" / "child") == (0, 0)
+    assert owner(tree / "venv" / "lib" / "mod.py") == OWNER and owner(tree / "venv") == OWNER
+    assert str(tree / "venv" / "mnt") in report.skipped_mounts
+
+
+@needs_root
+def test_a_single_file_bind_mount_inside_the_tree_is_not_re_owned(hostile, bind_mounts):
+    tree, outside = hostile
+    (tree / "venv" / "shadow").write_text("")
+    (tree / "venv" / "lib" / "mod.py").write_text("")
+    chown_all(tree, 12345, 12345)
+    bind_mounts(outside / "shadow", tree / "venv" / "shadow")
+    report = repair.repair(str(tree), *OWNER)
+    assert owner(outside / "shadow") == (0, 0)
+    assert owner(tree / "venv" / "lib" / "mod.py") == OWNER
+    assert str(tree / "venv" / "shadow") in report.skipped_mounts
+
+
+@pytest.fixture
+def planted(tmp_path: Path):
+    """tree/D/x: a second name of outside/secret (root's), and tree/z, a file of the user's."""
+    tree, outside = user_tree(tmp_path, "D")
+    os.link(str(outside / "secret"), str(tree / "D" / "x"))
+    (tree / "z").write_text("")
+    os.lchown(str(tree / "z"), *OWNER)
+    return tree, outside
+
+
+@needs_root
+@pytest.mark.parametrize("how", ["unlink", "overwrite"])
+def test_a_name_removed_right_after_it_was_counted_makes_the_count_doubtful(planted, monkeypatch, how):
+    # Counted: x. Then x goes (unlinked, or replaced by rename onto it, which inotify reports as a
+    # name moving in, not out): the secret's link count drops to the 1 name counted, yet that
+    # name is gone and the one left is outside. Re-owning it then would hand over the secret.
+    tree, outside = planted
+    real, done = repair._Walk.count_names, []
+
+    def count_then_remove(walk, link):
+        counted = real(walk, link)
+        if not done:
+            done.append(True)
+            if how == "unlink":
+                os.unlink(str(tree / "D" / "x"))
+            else:
+                os.rename(str(tree / "z"), str(tree / "D" / "x"))  # from another directory: only "moved in" for D
+        return counted
+
+    monkeypatch.setattr(repair._Walk, "count_names", count_then_remove)
+    report = repair.repair(str(tree), *OWNER)
+    assert owner(outside / "secret") == (0, 0)
+    assert report.errors == [] and report.raced >= 1
+
+
+@needs_root
+def test_a_name_removed_after_the_last_look_at_the_events_cannot_lower_the_link_count_seen(planted, monkeypatch):
+    # After the events were read for the last time, the link count used must be the one read
+    # before: read later, it would count only the names left, and x is gone.
+    tree, outside = planted
+    real, done = repair._Walk.settle, []
+
+    def remove_then_settle(walk, *args):
+        if not done:
+            done.append(True)
+            os.unlink(str(tree / "D" / "x"))
+        return real(walk, *args)
+
+    monkeypatch.setattr(repair._Walk, "settle", remove_then_settle)
+    report = repair.repair(str(tree), *OWNER)
+    assert owner(outside / "secret") == (0, 0)
+    assert len(report.errors) == 1 and "a hard link with 1 of its 2 names outside" in report.errors[0]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from uv_user import repair
+from uv_user import mounts, privilege, repair, status
 from uv_user.errors import UvUserError
 
 needs_root = pytest.mark.root  # chown to other uids; tests/conftest.py skips or fails it when not root
@@ -106,8 +110,8 @@ def test_scan_does_not_walk_into_a_symlinked_directory(tree):
 
 
 @needs_root
-def test_apply_re_owns_every_entry_and_never_follows_links(tree):
-    report = repair.apply(repair.scan(str(tree.root), *OWNER))
+def test_repair_re_owns_every_entry_and_never_follows_links(tree):
+    report = repair.repair(str(tree.root), *OWNER)
     # hard-python is venv/bin/python's inode: re-owned with it, so it is not counted twice.
     assert report.changed == len(tree.mismatched) - 1 and report.errors == []
     for rel in tree.entries:
@@ -175,32 +179,269 @@ def test_check_root_refuses_system_and_top_level_directories(root):
     assert caught.value.line().startswith("uv-user: refusing to repair ownership of " + root)
 
 
-def test_apply_re_owns_exactly_the_mismatches_with_the_wanted_owner(tmp_path):
-    root = tmp_path / "uv-user"
-    for name in ("a", "b", "c"):
-        (root / name).mkdir(parents=True)
-    report = repair.Report(str(root), 1000, 1001, scanned=4,
-                           mismatches=[repair.Mismatch(str(root / "a"), 0, 0),
-                                       repair.Mismatch(str(root / "b"), 5, 5)])
-    calls = []
-    repair.apply(report, chown_at=lambda fd, name, uid, gid: calls.append((name, uid, gid)))
-    assert calls == [("a", 1000, 1001), ("b", 1000, 1001)]
-    assert report.changed == 2
+@needs_root
+def test_an_entry_that_cannot_be_changed_is_reported_and_the_rest_is_changed(tree, monkeypatch):
+    stuck = os.lstat(tree.root / "cache" / "gid-only").st_ino
+    real = repair._chown_fd
 
-
-def test_apply_tolerates_entries_removed_since_the_scan_and_records_other_failures(tmp_path):
-    root = tmp_path / "uv-user"
-    for name in ("ro", "ok"):
-        (root / name).mkdir(parents=True)
-    report = repair.Report(str(root), 1000, 1000,
-                           mismatches=[repair.Mismatch(str(root / "gone"), 0, 0),
-                                       repair.Mismatch(str(root / "ro"), 0, 0),
-                                       repair.Mismatch(str(root / "ok"), 0, 0)])
-
-    def chown_at(fd, name, uid, gid):
-        if name == "ro":
+    def chown_fd(fd, st, uid, gid):
+        if st.st_ino == stuck:
             raise PermissionError(1, "Operation not permitted")
+        real(fd, st, uid, gid)
 
-    repair.apply(report, chown_at=chown_at)
-    assert report.changed == 1
-    assert report.errors == ["{}: Operation not permitted".format(root / "ro")]
+    monkeypatch.setattr(repair, "_chown_fd", chown_fd)
+    report = repair.repair(str(tree.root), *OWNER)
+    assert report.errors == ["{}: Operation not permitted".format(tree.root / "cache" / "gid-only")]
+    assert report.error_count == 1 and report.changed == len(tree.mismatched) - 2
+    assert tree.owner(tree.root / "cache" / "gid-only") == (OWNER[0], STRANGER[1])
+    assert tree.owner(tree.root / "venv" / "bin" / "python") == OWNER
+
+
+# ----------------------------------------------------------------------------- deep trees, few fds, a deadline
+
+
+def make_chain(parent: Path, depth: int, name: str = "d", sibling: bool = False) -> None:
+    """``depth`` nested directories under ``parent``, each with a file; made through fds, so deeper than PATH_MAX."""
+    fd = os.open(str(parent), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir(name, dir_fd=fd)
+            os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+            if sibling:  # entered after the chain below it: its parent's fd must be there again
+                os.mkdir("z-" + name, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def deep(tmp_path: Path) -> Iterator[Path]:
+    """tmp/tree for chains deeper than shutil.rmtree's recursion (pytest's cleanup) can remove: rm -rf does."""
+    yield tmp_path / "tree"
+    subprocess.run(["rm", "-rf", str(tmp_path / "tree")], check=True)
+
+
+def chown_tree(root: Path, owner: Tuple[int, int]) -> None:
+    subprocess.run(["chown", "-hR", "{}:{}".format(*owner), str(root)], check=True)  # fts: any depth
+
+
+def not_owned_by(root: Path, owner: Tuple[int, int]) -> List[str]:
+    out = subprocess.run(["find", str(root), "(", "!", "-uid", str(owner[0]), "-o", "!", "-gid", str(owner[1]), ")"],
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    return out.splitlines()
+
+
+@needs_root
+def test_a_tree_deeper_than_path_max_is_repaired_fully(deep):
+    root = deep
+    root.mkdir()
+    make_chain(root, 250, name="n" * 20)  # 250 × 21 bytes of path: over PATH_MAX (4096)
+    chown_tree(root, STRANGER)
+    report = repair.repair(str(root), *OWNER)
+    assert (report.errors, report.incomplete) == ([], False)
+    assert report.changed == 501 and report.scanned == 501
+    assert not_owned_by(root, OWNER) == []
+
+
+@needs_root
+def test_with_few_fds_left_ancestors_are_reached_again_through_dotdot(deep, monkeypatch):
+    root = deep
+    (root / "cache").mkdir(parents=True)
+    (root / "venv").mkdir()
+    make_chain(root / "venv", 120, sibling=True)
+    for i in range(40):
+        (root / "cache" / "g{}".format(i)).write_text("")
+    # Hard links between the cache and deep in the chain: counted again with few fds too.
+    os.link(str(root / "cache" / "g0"), str(root / "venv" / "d" / "g0"))
+    os.link(str(root / "cache" / "g1"), str(root / "venv" / "d" / "d" / "d" / "g1"))
+    chown_tree(root, STRANGER)
+    monkeypatch.setattr(repair, "_fd_budget", lambda: (8, None))
+    report = repair.repair(str(root), *OWNER)
+    assert (report.errors, report.incomplete) == ([], False)
+    assert not_owned_by(root, OWNER) == []
+
+
+@needs_root
+def test_a_directory_moved_away_while_its_fd_was_given_back_is_reported_not_followed(deep, monkeypatch,
+                                                                                      after_listing):
+    root = deep
+    (root / "venv").mkdir(parents=True)
+    make_chain(root / "venv", 30, sibling=True)
+    chown_tree(root, STRANGER)
+    monkeypatch.setattr(repair, "_fd_budget", lambda: (8, None))
+    deep = root / "venv" / "d" / "d" / "d" / "d" / "d" / "d" / "d" / "d" / "d" / "d"
+
+    def move_an_ancestor() -> None:
+        # venv/d/d's fd was given back to stay in budget. Its child moves out (so the child's ".." is
+        # another directory) and it moves too (so its names from the root lead nowhere).
+        os.rename(str(root / "venv" / "d" / "d" / "d"), str(root / "venv" / "other"))
+        os.rename(str(root / "venv" / "d" / "d"), str(root / "venv" / "gone"))
+
+    after_listing(deep, move_an_ancestor)
+    report = repair.repair(str(root), *OWNER)
+    assert any("moved while it was being repaired; left for the next repair" in e for e in report.errors), report
+    assert repair.repair(str(root), *OWNER).errors == []
+    assert not_owned_by(root, OWNER) == []
+
+
+class FakeClock:
+    """What repair sees as time.monotonic(): one second more at each look, so a deadline counts looks."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def uv_shaped(root: Path, chains: int = 6, depth: int = 1000) -> None:
+    """An env, a cache with uv's lock files and deep chains (what stalled starts), managed Pythons."""
+    site = root / "venv" / "lib" / "python3.11" / "site-packages" / "pkg"
+    site.mkdir(parents=True)
+    for name in ("__init__.py", "mod.py"):
+        (site / name).write_text("")
+    (root / "venv" / "pyvenv.cfg").write_text("")
+    (root / "venv" / ".lock").write_text("")
+    for bucket in ("wheels-v5", "sdists-v9"):
+        (root / "cache" / bucket).mkdir(parents=True)
+        (root / "cache" / bucket / ".lock").write_text("")
+    (root / "cache" / ".lock").write_text("")
+    (root / "cache" / "CACHEDIR.TAG").write_text("")
+    (root / "python").mkdir()
+    (root / "python" / ".lock").write_text("")
+    for i in range(chains):
+        (root / "cache" / "chain{}".format(i)).mkdir()
+        make_chain(root / "cache" / "chain{}".format(i), depth)
+
+
+@needs_root
+def test_at_the_deadline_what_uv_needs_is_already_repaired(deep, monkeypatch):
+    root = deep
+    uv_shaped(root)
+    chown_tree(root, STRANGER)
+    clock = FakeClock()
+    monkeypatch.setattr(repair, "time", clock)
+    report = repair.repair(str(root), *OWNER, deadline=200.0)  # far too few looks for the chains
+    assert report.incomplete
+    needed = [root, root / "venv", root / "cache", root / "python", root / "cache" / ".lock",
+              root / "cache" / "CACHEDIR.TAG", root / "python" / ".lock"]
+    needed += [root / "cache" / b / n for b in ("wheels-v5", "sdists-v9") for n in ("", ".lock")]
+    needed += [Path(base) / n for base, dirs, files in os.walk(str(root / "venv")) for n in [""] + dirs + files]
+    assert [str(p) for p in needed if os.lstat(str(p))[4:6] != OWNER] == []
+    assert not_owned_by(root / "cache" / "chain0", OWNER) != []  # the bound held: the rest was left
+    clock.now = -1e9
+    assert repair.repair(str(root), *OWNER, deadline=0.0).incomplete is False  # ... for the next repair
+    assert not_owned_by(root, OWNER) == []
+
+
+# ----------------------------------------------------------------------------- which mounts need a look
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,nosuid - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+45 27 254:0 /var/lib/docker /var/lib/docker rw,relatime - ext4 /dev/vda rw
+50 27 0:50 / /opt/uv-user/venv/mnt rw - tmpfs tmpfs rw
+51 50 254:0 /srv /opt/uv-user/venv/mnt/srv rw - ext4 /dev/vda rw
+100 27 8:1 /volumes/x/_data /opt/uv-user rw - ext4 /dev/sdb1 rw
+101 100 0:60 / /opt/uv-user/cache/tmp rw - tmpfs tmpfs rw
+102 27 8:1 /volumes/x/_data /srv/same\\040volume rw - ext4 /dev/sdb1 rw
+"""
+
+
+def test_only_bind_mounts_of_the_trees_own_filesystem_below_its_mount_need_each_directory_checked():
+    rows = mounts.parse(MOUNTINFO)
+    # The tree on a volume (its own mount): a tmpfs below it has another st_dev; a bind of the same
+    # volume elsewhere is not below it. Nothing to read per directory.
+    assert mounts.same_device_below(rows, 100) == []
+    # The tree on the root filesystem: binds of it below, also one stacked on a tmpfs.
+    assert [(r.ident, r.mount_point) for r in mounts.same_device_below(rows, 27)] == [
+        (45, "/var/lib/docker"), (51, "/opt/uv-user/venv/mnt/srv")]
+    assert rows[-1].mount_point == "/srv/same volume"
+
+
+@needs_root
+def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    (root / "cache").mkdir(parents=True)
+    (root / "cache" / "mod.py").write_text("")
+    os.link(str(root / "cache" / "mod.py"), str(root / "mod.py"))
+    chown_tree(root, STRANGER)
+
+    class NoInotify:
+        def __init__(self) -> None:
+            raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(repair, "_Watcher", NoInotify)
+    report = repair.repair(str(root), *OWNER)
+    assert (report.changed, report.refused) == (2, 1)  # the root and the cache; not the linked file
+    assert report.errors == ["{}: its names could not be counted safely (inotify: Too many open files)".format(
+        root / "cache" / "mod.py")] or report.errors == [
+        "{}: its names could not be counted safely (inotify: Too many open files)".format(root / "mod.py")]
+    assert tuple(os.lstat(str(root / "mod.py"))[4:6]) == STRANGER
+
+
+# ----------------------------------------------------------------------------- for a user, with a status file
+
+
+def test_for_a_user_that_does_not_exist_one_line_says_so():
+    with pytest.raises(UvUserError) as caught:
+        repair.for_user("no-such-user\n", "/opt/uv-user")
+    assert caught.value.line() == "uv-user: user 'no-such-user\\n' does not exist in this container (yet, or any " \
+                                  "more): create it, rebuild the container, or pass --user NAME (nothing was changed)"
+
+
+@needs_root
+def test_for_user_repairs_with_the_current_uid_and_records_a_plain_status(tmp_path):
+    root = tmp_path / "tree"
+    (root / "venv").mkdir(parents=True)
+    os.lchown(str(root / "venv"), *STRANGER)
+    state = tmp_path / "lib" / "uv-user" / "repair.json"
+    report = repair.for_user("root", str(root), seconds=5.0, state=str(state))
+    assert (report.user, report.uid, report.gid, report.changed, report.complete) == ("root", 0, 0, 1, True)
+    assert json.loads(json.dumps(report.as_dict()))["changed"] == 1  # plain data
+    recorded = json.loads(state.read_text())
+    assert {k: recorded[k] for k in ("state", "pid", "background_pid", "user", "uid", "root", "changed", "scanned",
+                                     "error_count", "deadline_seconds", "version")} == {
+        "state": "complete", "pid": os.getpid(), "background_pid": 0, "user": "root", "uid": 0, "root": str(root),
+        "changed": 1, "scanned": 2, "error_count": 0, "deadline_seconds": 5.0, "version": 1}
+    assert os.stat(str(state)).st_uid == 0 and os.stat(str(state.parent)).st_mode & 0o777 == 0o755
+
+
+@needs_root
+def test_the_status_file_is_never_written_through_a_link(tmp_path):
+    precious = tmp_path / "precious"
+    precious.write_text("keep")
+    (tmp_path / "lib").mkdir()
+    os.symlink(str(precious), str(tmp_path / "lib" / "repair.json"))
+    assert status.write(str(tmp_path / "lib" / "repair.json"), {"state": "complete"}) == ""
+    assert precious.read_text() == "keep" and not os.path.islink(str(tmp_path / "lib" / "repair.json"))
+    os.symlink(str(tmp_path / "lib"), str(tmp_path / "linked-dir"))
+    why = status.write(str(tmp_path / "linked-dir" / "repair.json"), {"state": "complete"})
+    assert why.startswith(str(tmp_path / "linked-dir") + ": ")  # ELOOP or ENOTDIR: the link was not followed
+    assert sorted(os.listdir(str(tmp_path / "lib"))) == ["repair.json"]
+    assert json.loads((tmp_path / "lib" / "repair.json").read_text())["state"] == "complete"
+    (tmp_path / "theirs").mkdir()
+    os.chown(str(tmp_path / "theirs"), *STRANGER)
+    assert status.write(str(tmp_path / "theirs" / "repair.json"), {}) == \
+        "{} is not root's alone (owner {}, mode 755)".format(tmp_path / "theirs", STRANGER[0])
+    assert os.listdir(str(tmp_path / "theirs")) == []
+
+
+def test_not_root_without_sudo_the_repair_says_what_to_run(tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    (root / "venv").mkdir(parents=True)
+    me = pwd.getpwuid(os.geteuid())
+    monkeypatch.setattr(repair, "account", lambda name: (me.pw_uid + 1, me.pw_gid))  # the tree is not "theirs"
+    monkeypatch.setattr(repair.os, "geteuid", lambda: me.pw_uid + 1 if me.pw_uid == 0 else me.pw_uid)
+    monkeypatch.setattr(privilege, "sudo_works", lambda: False)
+    with pytest.raises(UvUserError) as caught:
+        repair.for_user("someone", str(root))
+    assert "2 entries under {} are not owned by someone".format(root) in caught.value.line()
+    assert "without sudo; as root run: uv-user repair" in caught.value.line()
+    monkeypatch.setattr(privilege, "sudo_works", lambda: True)
+    monkeypatch.setattr(privilege, "as_root", lambda args: [sys.executable, "-c", "import sys; sys.exit(3)"] + args)
+    assert repair.for_user("someone", str(root)).delegated == 3

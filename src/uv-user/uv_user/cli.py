@@ -10,15 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
-import shutil
-import subprocess
 import sys
-import time
 from typing import List, Optional
 
-from . import __version__, facts, paths, repair
+from . import __version__, paths, repair
 from .errors import UvUserError
+from .text import shown
 from .autosync import AUTO_SYNC_MODES
 
 
@@ -55,64 +52,64 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
-def sudo_works() -> bool:
-    if not shutil.which("sudo"):
-        return False
-    try:
-        return subprocess.run(["sudo", "-n", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
 def cmd_repair(args: argparse.Namespace) -> int:
-    name = args.user or str(facts.read_record().get("username") or "")
-    if not name:
-        raise UvUserError("no user recorded in {}; rebuild the container or pass --user NAME".format(paths.RECORD))
-    try:
-        account = pwd.getpwnam(name)
-    except KeyError:
-        raise UvUserError("user {!r} no longer exists in this container; rebuild it or pass --user NAME".format(name))
-    uid, gid = account.pw_uid, account.pw_gid
-    deadline = time.monotonic() + args.max_seconds if args.max_seconds else None
-    report = repair.scan(args.root, uid, gid, deadline)
-    if not report.mismatches:
-        if report.incomplete:
-            log("ownership check of {} stopped after {} s; run `uv-user repair`".format(args.root, args.max_seconds))
+    """Formats what repair.for_user did (the decisions are the repair module's) and picks the exit code."""
+    if getattr(args, "resume", False):  # the detached continuation: nobody reads its output
+        repair.wait_for_go()
+        repair.for_user(args.user, args.root, repair.BACKGROUND_SECONDS, state=args.state, background=False,
+                        continuing=True)
         return 0
-    count = len(report.mismatches)
-    first = report.mismatches[0]
-    if args.dry_run:
-        log("{} entries under {} are not owned by {} ({}:{}), e.g. {} ({}:{})".format(
-            count, args.root, name, uid, gid, first.path, first.uid, first.gid))
-        return 0
-    if os.geteuid() != 0:
-        if sudo_works():
-            cmd = ["sudo", "-n", paths.COMMAND, "repair", "--user", name, "--root", args.root]
-            if args.entrypoint:
-                cmd.append("--entrypoint")
-            return subprocess.run(cmd).returncode
-        raise UvUserError(
-            "{} entries under {} are not owned by {} ({}:{}) and this container runs as {} without sudo; "
-            "as root run: uv-user repair (e.g. docker exec -u root <container> uv-user repair)".format(
-                count, args.root, name, uid, gid, pwd.getpwuid(os.geteuid()).pw_name if _known_uid() else os.geteuid()))
-    repair.apply(report)
-    log("re-owned {} of {} entries under {} for {} ({}:{}){}".format(
-        report.changed, report.scanned, args.root, name, uid, gid,
-        "; {} could not be changed, e.g. {}".format(len(report.errors), report.errors[0]) if report.errors else ""))
-    return 0 if not report.errors else 1
+    report = repair.for_user(args.user, args.root, args.max_seconds or None, dry_run=args.dry_run,
+                             state=getattr(args, "state", paths.REPAIR_STATE))
+    line = describe(report, args.max_seconds, getattr(args, "state", paths.REPAIR_STATE))
+    if line:
+        log(line)
+    if report.delegated is not None:  # `sudo -n uv-user repair` said it all
+        return 0 if args.entrypoint else report.delegated
+    return 1 if report.error_count and not report.dry_run and not args.entrypoint else 0
+
+
+def describe(report: repair.Report, seconds: Optional[float], state: str = paths.REPAIR_STATE) -> str:
+    """The one line `uv-user repair` prints ("" when all was already right); every name escaped."""
+    who = "{} ({}:{})".format(shown(report.user), report.uid, report.gid)
+    root = shown(report.root)
+    stopped = "stopped after {:g} s".format(seconds or 0)
+    if report.delegated is not None:
+        return ""
+    if report.dry_run:
+        if report.mismatched:
+            first = report.mismatches[0]
+            return "{} entries under {} are not owned by {}, e.g. {} ({}:{}){}".format(
+                report.mismatched, root, who, shown(first.path), first.uid, first.gid,
+                "; the check {}".format(stopped) if report.incomplete else "")
+        return "ownership check of {} {}; run `uv-user repair`".format(root, stopped) if report.incomplete else ""
+    if not report.mismatched and not report.incomplete and not report.error_count:
+        return ""
+    parts = ["re-owned {} of {} entries under {} for {}".format(report.changed, report.scanned, root, who)]
+    if report.error_count:
+        parts.append("{} could not be changed, e.g. {}".format(report.error_count, report.errors[0]))
+    if report.incomplete and report.background_pid:
+        parts.append("{}: the rest continues in the background (pid {}; {})".format(
+            stopped, report.background_pid, shown(state)))
+    elif report.incomplete:
+        parts.append("{}: run `uv-user repair` for the rest".format(stopped))
+    return "; ".join(parts)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """autoSync from the lifecycle hook (or by hand): ownership first, then uv sync."""
     from . import autosync
 
-    # The CLI does not wait for the start-time repair: make sure it is done before uv writes.
-    repair_args = argparse.Namespace(user="", root=paths.ROOT, dry_run=False, entrypoint=True, max_seconds=30.0)
+    # The CLI does not wait for the start-time repair: what uv needs comes first, bounded like a start.
+    repair_args = argparse.Namespace(user="", root=paths.ROOT, dry_run=False, entrypoint=True,
+                                     max_seconds=repair.START_SECONDS, state=paths.REPAIR_STATE, resume=False)
     try:
         cmd_repair(repair_args)
     except UvUserError as exc:
         print(exc.line(), file=sys.stderr, flush=True)
+    except Exception as exc:  # noqa: BLE001 - a failed repair must not stop the sync or fail the lifecycle hook
+        print("uv-user: ownership repair hit an unexpected error ({}: {}); run `uv-user repair` to see it".format(
+            type(exc).__name__, shown(str(exc))), file=sys.stderr, flush=True)
     workspace = args.workspace or os.environ.get("CONTAINER_WORKSPACE_FOLDER") or os.getcwd()
     return autosync.run(workspace, args.mode, args.lifecycle, log)
 
@@ -124,14 +121,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return doctor.run(args, cmd_repair)
 
 
-def _known_uid() -> bool:
-    try:
-        pwd.getpwuid(os.geteuid())
-        return True
-    except KeyError:
-        return False
-
-
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="uv-user", description="uv with a user-owned project environment.")
     top.add_argument("--version", action="version", version="uv-user " + __version__)
@@ -141,10 +130,14 @@ def parser() -> argparse.ArgumentParser:
     install.set_defaults(func=cmd_install)
     rep = sub.add_parser("repair", help="give " + paths.ROOT + " back to the dev container user")
     rep.add_argument("--dry-run", action="store_true", help="report mismatches and change nothing")
-    rep.add_argument("--entrypoint", action="store_true", help="container start: always exit 0, time-bounded")
+    rep.add_argument("--entrypoint", action="store_true",
+                     help="container start: always exit 0, and return within {:.0f} s (the rest continues in "
+                          "the background)".format(repair.START_SECONDS))
     rep.add_argument("--user", default="", help="owner to enforce (default: the user recorded at install)")
     rep.add_argument("--root", default=paths.ROOT, help=argparse.SUPPRESS)
     rep.add_argument("--max-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    rep.add_argument("--state", default=paths.REPAIR_STATE, help=argparse.SUPPRESS)
+    rep.add_argument("--continue", dest="resume", action="store_true", help=argparse.SUPPRESS)
     rep.set_defaults(func=cmd_repair)
     doc = sub.add_parser("doctor", help="explain what is wrong with the environment, one line per check")
     doc.add_argument("--fix", action="store_true",
@@ -170,7 +163,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser().print_help()
         return 2
     if getattr(args, "entrypoint", False) and not args.max_seconds:
-        args.max_seconds = 30.0
+        args.max_seconds = repair.START_SECONDS
     try:
         return args.func(args)
     except UvUserError as exc:
@@ -181,6 +174,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the entrypoint must never fail a start
         if getattr(args, "entrypoint", False):
             print("uv-user: start-time repair hit an unexpected error ({}: {}); run `uv-user repair` to see it".format(
-                type(exc).__name__, exc), file=sys.stderr, flush=True)
+                type(exc).__name__, shown(str(exc))), file=sys.stderr, flush=True)
             return 0
         raise

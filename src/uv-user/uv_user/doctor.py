@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-from . import __version__, paths, repair, trust
+from . import __version__, mounts, paths, privilege, repair, status, trust
 from .errors import UvUserError
 from .facts import uv_version
 from .paths import is_within, normalize
@@ -65,6 +65,13 @@ class Ownership:
     incomplete: bool = False
     problem: str = ""  # why nothing could be scanned ...
     problem_fix: str = ""  # ... and the way out
+    # The last repair, from its status file (paths.REPAIR_STATE): "" (none recorded), running (still
+    # at work, e.g. the start's continuation in the background), stopped (its process is gone before
+    # it finished), complete, incomplete (finished, leaving what it could not change), failed.
+    repair_state: str = ""
+    repair_pid: int = 0
+    repair_started: float = 0.0
+    repair_note: str = ""  # its first error line, escaped
 
 
 @dataclass
@@ -137,6 +144,7 @@ class DoctorFacts:
     mount: Optional[Mount] = None
     workspaces: List[Workspace] = field(default_factory=list)
     tools: List[Tool] = field(default_factory=list)
+    now: float = 0.0  # time.time() when gathered (how long ago the last repair started)
 
     @property
     def default_env(self) -> str:
@@ -152,21 +160,9 @@ def project_env(facts: DoctorFacts) -> str:
     return normalize(value) if value.startswith("/") else facts.default_env
 
 
-def _unescape(field_text: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (\\040 ...)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_text)
-
-
 def parse_mountinfo(text: str) -> List[Mount]:
-    """The mounts of /proc/self/mountinfo (proc(5)): mount point is field 5, fstype and source follow " - "."""
-    mounts = []
-    for line in text.splitlines():
-        head, sep, tail = line.partition(" - ")
-        fields, rest = head.split(), tail.split()
-        if not sep or len(fields) < 5 or len(rest) < 2:
-            continue
-        mounts.append(Mount(_unescape(fields[4]), rest[0], _unescape(rest[1])))
-    return mounts
+    """The mounts of /proc/self/mountinfo: where each is mounted, its fstype and source."""
+    return [Mount(row.mount_point, row.fstype, row.source) for row in mounts.parse(text)]
 
 
 def mount_at(mounts: List[Mount], path: str) -> Optional[Mount]:
@@ -328,10 +324,14 @@ def check_ownership(facts: DoctorFacts) -> Finding:
     if own.problem:
         return Finding("ownership", FAIL, own.problem, own.problem_fix)
     who = "{} ({}:{})".format(own.owner, own.uid, own.gid)
+    last = last_repair(own, facts.now)
     if own.mismatches:
         one = own.mismatches == 1
         message = "{} {} under {} {} not owned by {}, e.g. {}".format(
             own.mismatches, "entry" if one else "entries", root, "is" if one else "are", who, ", ".join(own.examples))
+        if own.repair_state == "running":
+            return Finding("ownership", WARN, message + "; " + last,
+                           "wait for it to finish, then run `uv-user doctor` again")
         if facts.uid == 0:
             fix = "run `uv-user doctor --fix` (or `uv-user repair`)"
         elif facts.can_sudo:
@@ -339,17 +339,31 @@ def check_ownership(facts: DoctorFacts) -> Finding:
         else:
             fix = ("{} has no sudo: restart the container (its start-time repair fixes this) or as root run "
                    "`uv-user repair` (docker exec -u root <container> uv-user repair)".format(facts.user))
-        return Finding("ownership", FAIL, message, fix)
+        return Finding("ownership", FAIL, message + ("; " + last if last else ""), fix)
     if own.incomplete:
         return Finding("ownership", WARN, "checked {} entries under {} in {:.0f} s, all owned by {}, then "
-                       "stopped".format(own.scanned, root, SCAN_SECONDS, who),
+                       "stopped{}".format(own.scanned, root, SCAN_SECONDS, who, "; " + last if last else ""),
                        "run `uv-user repair --dry-run` to check the rest")
     if facts.uid not in (0, own.uid):
         return Finding("ownership", WARN, "you are {} ({}) but {} belongs to {}: `uv sync` as {} cannot write "
                        "the env".format(facts.user, facts.uid, root, who, facts.user),
                        "work as {} (remoteUser), or rebuild with the feature option \"username\": \"{}\"".format(
                            own.owner, facts.user))
-    return Finding("ownership", OK, "all {} entries under {} belong to {}".format(own.scanned, root, who))
+    return Finding("ownership", OK, "all {} entries under {} belong to {}{}".format(
+        own.scanned, root, who, " ({})".format(last) if own.repair_state == "running" else ""))
+
+
+def last_repair(own: Ownership, now: float) -> str:
+    """The status file's news worth a line: a repair still at work, or one that did not finish."""
+    since = " {:.0f} s ago".format(max(0.0, now - own.repair_started)) if own.repair_started else ""
+    if own.repair_state == "running":
+        return "a repair {}is still running in the background (pid {})".format(
+            "started{} ".format(since) if since else "", own.repair_pid)
+    if own.repair_state == "stopped":
+        return "the last repair (pid {}, started{}) stopped before it finished".format(own.repair_pid, since)
+    if own.repair_state in ("incomplete", "failed"):
+        return "the last repair (started{}) left {}".format(since, own.repair_note or "entries it could not change")
+    return ""
 
 
 def check_link_mode(facts: DoctorFacts) -> Finding:
@@ -664,7 +678,7 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
     try:
         account = pwd.getpwnam(name)
     except KeyError:
-        return Ownership(owner=name, problem="user {} recorded at install no longer exists".format(name),
+        return Ownership(owner=name, problem="user {} recorded at install no longer exists".format(shown(name)),
                          problem_fix="rebuild the container")
     own = Ownership(owner=name, uid=account.pw_uid, gid=account.pw_gid)
     try:
@@ -674,9 +688,9 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
         what, _, way_out = str(exc).partition("; ")
         own.problem, own.problem_fix = what, way_out or "rebuild the container"
         return own
-    own.scanned, own.mismatches, own.incomplete = report.scanned, len(report.mismatches), report.incomplete
+    own.scanned, own.mismatches, own.incomplete = report.scanned, report.mismatched, report.incomplete
     own.unreadable = len(report.errors)
-    own.examples = ["{} ({}:{})".format(m.path, m.uid, m.gid) for m in report.mismatches[:EXAMPLES]]
+    own.examples = ["{} ({}:{})".format(shown(m.path), m.uid, m.gid) for m in report.mismatches[:EXAMPLES]]
     return own
 
 
@@ -708,6 +722,22 @@ def gather_tools(tool_dir: str) -> List[Tool]:
         tool.options = receipt.count("name =") > 1 or "python =" in receipt or "extras" in receipt
         tools.append(tool)
     return tools
+
+
+def gather_repair_state(own: Ownership, path: str) -> None:
+    """What the status file says about the last repair (written by root; readable by everyone)."""
+    state = status.read(path)
+    if state is None:
+        return
+    recorded = str(state.get("state", ""))
+    own.repair_pid = status.running_pid(state)
+    own.repair_state = recorded if recorded not in status.RUNNING else \
+        "running" if status.alive(own.repair_pid) else "stopped"
+    started = state.get("started")
+    own.repair_started = float(started) if isinstance(started, (int, float)) else 0.0
+    errors = state.get("errors")
+    if isinstance(errors, list) and errors:
+        own.repair_note = shown(str(errors[0]))
 
 
 def gather_interpreter(env_dir: str) -> Interpreter:
@@ -755,7 +785,7 @@ def gather_workspace(path: str) -> Workspace:
 
 def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorFacts:
     """Read everything the checks need; writes nothing."""
-    facts = DoctorFacts(root=root, env={k: environ[k] for k in VARIABLES if k in environ})
+    facts = DoctorFacts(root=root, env={k: environ[k] for k in VARIABLES if k in environ}, now=time.time())
     search = environ.get("PATH", os.defpath)
     facts.python_on_path = shutil.which("python", path=search) or ""
     login = login_python(environ)
@@ -777,11 +807,10 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     else:
         facts.record_problem = "{} is {}".format(paths.RECORD, "missing" if text is None else "unreadable")
     facts.ownership = gather_ownership(root, facts.record)
+    gather_repair_state(facts.ownership, paths.REPAIR_STATE)
     facts.pid1_uid = pid1_uid()
     if facts.uid != 0 and (facts.ownership.mismatches or facts.pid1_uid == 0):
-        from .cli import sudo_works  # the same test `uv-user repair` uses before it escalates
-
-        facts.can_sudo = sudo_works()
+        facts.can_sudo = privilege.sudo_works()  # the same test `uv-user repair` uses before it escalates
     env_dir = project_env(facts)
     facts.env_dev = _nearest_dev(env_dir)
     facts.cache_dir = cache_dir(environ)
@@ -793,7 +822,7 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     shadows = {os.path.dirname(normalize(p)) for p in (facts.python_on_path, facts.login_python or "")
                if p and not _is_python_of(p, env_dir) and not _is_python_of(p, facts.default_env)}
     facts.path_sources = gather_path_sources(sorted(shadows), environ.get("HOME", ""))
-    mountinfo = _read("/proc/self/mountinfo")
+    mountinfo = mounts.read()
     facts.mountinfo_read = mountinfo is not None
     facts.mount = mount_at(parse_mountinfo(mountinfo or ""), root)
     facts.workspaces = [gather_workspace(w) for w in workspaces]
@@ -823,7 +852,7 @@ def run(args: argparse.Namespace, repair_command: Callable[[argparse.Namespace],
     findings = check_all(facts)
     if args.fix and facts.ownership.mismatches:
         repair_args = argparse.Namespace(user=facts.ownership.owner, root=args.root, dry_run=False,
-                                         entrypoint=False, max_seconds=0.0)
+                                         entrypoint=False, max_seconds=0.0, state=paths.REPAIR_STATE, resume=False)
         with stdout_to_stderr() if args.json else contextlib.nullcontext():
             try:
                 repair_command(repair_args)

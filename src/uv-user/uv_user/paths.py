@@ -33,6 +33,8 @@ BIN_DIR = "/usr/local/bin"
 COMMAND = BIN_DIR + "/uv-user"
 UV_TOML = "/etc/uv/uv.toml"
 PROFILE_SCRIPT = "/etc/profile.d/uv-user.sh"
+# What the last ownership repair did or is still doing (status.py): root's, outside the user's tree.
+REPAIR_STATE = "/var/lib/uv-user/repair.json"
 
 # Where anything uv-user runs as root looks for programs. /opt/uv-user/venv/bin comes first on
 # every process's PATH (containerEnv) and belongs to the dev user, so root never searches PATH

@@ -4,32 +4,68 @@ Why it exists: a fresh named volume can come up root-owned, the devcontainers CL
 re-owns only $HOME after remapping the user's UID, and ``sudo uv ...`` leaves
 root-owned files. Each of those breaks the next ``uv sync``.
 
-How it stays safe and cheap: it never follows a symlink, never leaves the
-filesystem of its root (a mount inside the tree is not ours), refuses a root that
-is itself a symlink, and changes only entries whose owner differs, so a start with
-nothing to repair costs one lstat per entry.
+Why it is built this way: root runs it, in a tree the (non-root) user owns and
+can rename, relink and swap while root works in it. So root trusts no path:
 
-The tree belongs to the (non-root) user, who can rename and relink anything in it
-while root repairs it. So the re-owning step trusts no path: it walks down from
-the root one directory file descriptor at a time (O_NOFOLLOW, same filesystem),
-checks that each entry is still the inode the scan saw, and changes the owner
-relative to its directory without following the last component. A regular file
-with more hard links than the tree holds has a name outside the tree (``ln
-/etc/shadow x`` where the kernel allows it): re-owning it would hand that file
-over, so it is left alone and reported.
+- It walks only through directory file descriptors, each opened O_NOFOLLOW |
+  O_DIRECTORY relative to its parent's and checked (fstat) to be the inode the
+  parent's listing showed. A directory swapped for a symlink is never entered.
+- It changes exactly the inode it checked: each entry is opened O_PATH |
+  O_NOFOLLOW relative to its directory (which never opens a FIFO or a device),
+  compared by (st_dev, st_ino) with the listing, and re-owned through that fd.
+- It never crosses a mount: an entry on another st_dev is skipped, and the
+  mounts of the tree's own filesystem below the tree's mount (bind mounts, which
+  have the same st_dev) are found in the mount table and pinned by mount id
+  (see _Mounts), directories and single files alike.
+- A file with more names than the tree holds has a name outside it (``ln
+  /etc/shadow x`` where the kernel allows it): re-owning it would hand that file
+  over. Hard-linked files are re-owned last, and only when their link count,
+  read while inotify watched every directory holding their names, equals the
+  names seen there with no name moved, removed or replaced meanwhile (see
+  settle_links): a name moved mid-walk cannot be counted twice, and a name
+  removed cannot leave the count short.
+
+It is also bounded and fast: one pass checks and changes while it holds each
+directory's fd (cost linear in the entries, whatever the depth: ancestors' fds
+are kept, and re-derived through ``..`` when fds run short), what uv needs
+first (the root, its children, the environment, the cache's top levels and
+lock files, the managed Pythons' top level), and it stops at a deadline. A
+start with nothing to repair costs one lstat per entry.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import pwd
 import stat
+import subprocess
+import sys
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Set, Tuple
 
-from . import paths
+from . import facts, linux, mounts, paths, privilege, status
 from .errors import UvUserError
+from .text import shown
+
+# What uv needs to work, repaired before the rest: (directory relative to the root, how deep;
+# None: all of it). The root and its children; the environment uv syncs; the cache's top level and
+# its buckets' (uv locks <cache>/.lock and locks inside buckets); the managed Pythons' top level (.lock).
+PRIORITY: Tuple[Tuple[str, Optional[int]], ...] = (("", 1), ("venv", None), ("cache", 2), ("python", 1))
+LISTED = 1000  # Mismatch entries a report keeps (the counts are always complete)
+ERRORS_KEPT = 20  # error lines a report keeps
+LINK_TRIES = 3  # rounds of counting a hard link's names before it is left alone as "still changing"
+
+Key = Tuple[int, int]  # (st_dev, st_ino)
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # readable: scandir needs it
+_ENTRY_FLAGS = getattr(os, "O_PATH", 0o10000000) | os.O_NOFOLLOW | os.O_CLOEXEC  # never opens the file itself
+# Module names tests replace: to change the tree at an exact moment of the walk, to fail one change,
+# to have no inotify.
+_scandir = os.scandir
+_chown_fd = linux.chown_fd
+_Watcher = linux.Watcher
 
 
 @dataclass
@@ -37,27 +73,49 @@ class Mismatch:
     path: str
     uid: int
     gid: int
-    #: The inode the scan saw; re-owning skips the path if it now names another one.
+    #: The inode the walk saw.
     ino: int = 0
     dev: int = 0
     nlink: int = 1
-    #: Why this entry must not be re-owned ("" when it may be).
+    #: Why this entry must not be re-owned ("" when it may be; filled by scan()).
     refused: str = ""
 
 
 @dataclass
 class Report:
+    """What one scan or repair found and did: plain data (asdict() is JSON-ready)."""
+
     root: str
     uid: int
     gid: int
+    user: str = ""
     scanned: int = 0
-    mismatches: List[Mismatch] = field(default_factory=list)
+    mismatched: int = 0  # entries not owned by uid:gid when seen
+    mismatches: List[Mismatch] = field(default_factory=list)  # the first LISTED of them
     changed: int = 0
-    errors: List[str] = field(default_factory=list)
+    refused: int = 0  # hard-linked files left alone
+    raced: int = 0  # entries replaced, moved or removed while being repaired (the next repair sees them)
+    errors: List[str] = field(default_factory=list)  # the first ERRORS_KEPT, one line each, names escaped
+    error_count: int = 0
     skipped_mounts: List[str] = field(default_factory=list)
-    incomplete: bool = False
-    #: st_dev of the root: re-owning never steps onto another filesystem (0: not checked).
+    incomplete: bool = False  # stopped at the deadline
+    seconds: float = 0.0
+    dry_run: bool = True
+    #: st_dev of the root: the walk never steps onto another filesystem.
     root_dev: int = 0
+    #: pid of the process continuing this repair in the background (0: none).
+    background_pid: int = 0
+    #: exit code of `sudo -n uv-user repair` when a non-root user handed the repair to root (None: not).
+    delegated: Optional[int] = None
+
+    @property
+    def complete(self) -> bool:
+        """Nothing left: not stopped by the deadline, nothing that could not be changed. (Entries that
+        changed under the walk do not count: the user's own uv may be running beside a repair.)"""
+        return not self.incomplete and not self.error_count
+
+    def as_dict(self) -> Dict[str, object]:
+        return asdict(self)
 
 
 def needs_change(st: os.stat_result, uid: int, gid: int) -> bool:
@@ -68,143 +126,959 @@ def check_root(root: str) -> os.stat_result:
     """The root's own lstat, refusing anything that would let the walk escape."""
     reason = paths.refusal(root)
     if reason:
-        raise UvUserError("refusing to repair ownership of {}: {}".format(root, reason))
+        raise UvUserError("refusing to repair ownership of {}: {}".format(shown(root), reason))
     path = os.path.normpath(root)  # lexically: "venv/.." must not resolve through a linked venv
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        raise UvUserError("{} does not exist; rebuild the container so the feature can create it".format(root))
+        raise UvUserError("{} does not exist; rebuild the container so the feature can create it".format(shown(root)))
     if stat.S_ISLNK(st.st_mode):
-        raise UvUserError(
-            "{} is a symlink (to {}); uv-user never re-owns through links: remove it and rebuild".format(
-                root, os.readlink(path))
-        )
+        raise UvUserError("{} is a symlink (to {}); uv-user never re-owns through links: remove it and rebuild".format(
+            shown(root), shown(os.readlink(path))))
     if not stat.S_ISDIR(st.st_mode):
-        raise UvUserError("{} is not a directory; remove it and rebuild".format(root))
+        raise UvUserError("{} is not a directory; remove it and rebuild".format(shown(root)))
     return st
 
 
-def walk(root: str, root_st: os.stat_result, report: Report,
-         deadline: Optional[float] = None) -> Iterator[Tuple[str, os.stat_result]]:
-    """Every entry under ``root`` (root first), without following links or crossing mounts."""
-    yield root, root_st
-    stack = [root]
-    while stack:
-        if deadline is not None and time.monotonic() > deadline:
-            report.incomplete = True
-            return
-        directory = stack.pop()
+def _key(st: os.stat_result) -> Key:
+    return st.st_dev, st.st_ino
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+class _Mounts:
+    """Where the walk must not go: mounts of the tree's own filesystem (bind mounts) below its mount.
+
+    They have the root's st_dev, so st_dev cannot tell them. A mount point cannot be renamed
+    (EBUSY) and the user cannot mount, so each one is pinned once, at the start, as (its parent
+    directory's inode, its name), checked with statx to carry that mount's id; then a listing
+    tells them by a set lookup. When one cannot be pinned (no statx, a mount point the mount table
+    names but that moved meanwhile, mounts stacked on one point) every directory and every entry
+    to change has its mount id compared with the root's instead (per_entry).
+    """
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_id = linux.mount_id(root_fd)
+        self.points: Set[Tuple[Key, str]] = set()
+        self.per_entry = False
+        if self.root_id is None:
+            return  # no statx, no /proc: only st_dev can tell (and tells every mount of another filesystem)
+        table = mounts.read()
+        below = mounts.same_device_below(mounts.parse(table), self.root_id) if table is not None else None
+        self.per_entry = below is None or not all(self.pin(row) for row in below)
+
+    def pin(self, row: mounts.MountRow) -> bool:
+        parent, name = os.path.split(row.mount_point)
+        if not name:
+            return False
         try:
-            entries = list(os.scandir(directory))
-        except OSError as exc:
-            report.errors.append("{}: {}".format(directory, exc.strerror or exc))
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                report.errors.append("{}: {}".format(entry.path, exc.strerror or exc))
-                continue
-            if st.st_dev != root_st.st_dev:
-                report.skipped_mounts.append(entry.path)
-                continue
-            yield entry.path, st
-            if stat.S_ISDIR(st.st_mode):
-                stack.append(entry.path)
-
-
-def scan(root: str, uid: int, gid: int, deadline: Optional[float] = None) -> Report:
-    """The repair plan: which entries under ``root`` are not owned by uid:gid."""
-    root_st = check_root(root)
-    root = os.path.normpath(root)
-    report = Report(root, uid, gid, root_dev=root_st.st_dev)
-    names: Dict[Tuple[int, int], int] = {}  # hard-linked files: how many of their names are in the tree
-    for path, st in walk(root, root_st, report, deadline):
-        report.scanned += 1
-        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
-            names[(st.st_dev, st.st_ino)] = names.get((st.st_dev, st.st_ino), 0) + 1
-        if needs_change(st, uid, gid):
-            report.mismatches.append(Mismatch(path, st.st_uid, st.st_gid, st.st_ino, st.st_dev, st.st_nlink))
-    for item in report.mismatches:
-        inside = names.get((item.dev, item.ino), 0)
-        if (item.dev, item.ino) in names and inside < item.nlink:  # a file (directories are not counted)
-            item.refused = "a hard link with {} of its {} names outside {}: left alone, since re-owning it " \
-                           "would re-own them too".format(item.nlink - inside, item.nlink, root)
-    return report
-
-
-_DIR_FLAGS = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_PATH", os.O_RDONLY)
-
-
-def _same(st: os.stat_result, item: Mismatch) -> bool:
-    return not item.ino or (st.st_ino, st.st_dev) == (item.ino, item.dev)
-
-
-def _chown_at(dir_fd: int, name: str, uid: int, gid: int) -> None:
-    os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
-
-
-class _Parents:
-    """Directory fds reached from the root's parent one O_NOFOLLOW step at a time; the last one is kept."""
-
-    def __init__(self, top: str, dev: int) -> None:
-        self.top = top  # the root's parent (/opt): not the user's, so opened by path
-        self.dev = dev  # every directory from the root down must be on this filesystem (0: unchecked)
-        self.key: Optional[Tuple[str, ...]] = None
-        self.fd = -1
-
-    def open(self, parts: Tuple[str, ...]) -> int:
-        if parts == self.key:
-            return self.fd
-        self.close()
-        fd = os.open(self.top, _DIR_FLAGS)
+            fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return False
         try:
-            for part in parts:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = child
-                if self.dev and os.fstat(fd).st_dev != self.dev:
-                    raise OSError(errno.EXDEV, "a directory on the way is on another filesystem")
+            found = linux.statx_at(fd, os.fsencode(name))
+            if found is None or found[1] != row.ident:
+                return False
+            self.points.add((_key(os.fstat(fd)), name))
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def foreign(self, fd: int) -> bool:
+        return self.per_entry and linux.mount_id(fd) != self.root_id
+
+    def name_key(self, dir_fd: int, name: str) -> Optional[Key]:
+        """(st_dev, st_ino) of ``name`` if it is on the root's mount; None for a mount (e.g. a single
+        file bind-mounted there). Asked only when per_entry. Raises OSError when it is gone."""
+        found = linux.statx_at(dir_fd, os.fsencode(name))
+        if found is not None:
+            return found[0] if found[1] == self.root_id else None
+        fd = os.open(name, _ENTRY_FLAGS, dir_fd=dir_fd)
+        try:
+            return None if self.foreign(fd) else _key(os.fstat(fd))
+        finally:
+            os.close(fd)
+
+
+# ----------------------------------------------------------------------------- the walk
+
+
+class _Dir:
+    """A directory of the tree as the walk reached it: its parent, its name there, its inode, its fd."""
+
+    __slots__ = ("parent", "name", "key", "fd", "links", "watched")
+
+    def __init__(self, parent: Optional["_Dir"], name: str, key: Key, fd: int) -> None:
+        self.parent, self.name, self.key, self.fd = parent, name, key, fd
+        self.links = False  # holds a name of a hard-linked file to re-own at the end
+        self.watched = False  # inotify watches it (since before a listing that saw such a name)
+
+    def path(self, root: str) -> str:
+        """For messages only (never opened): built on demand, so deep trees cost nothing here."""
+        names, node = [], self
+        while node.parent is not None:
+            names.append(node.name)
+            node = node.parent
+        return "/".join([root] + names[::-1])
+
+
+class _Link:
+    """A mismatched file with more than one name: where the walk saw its names."""
+
+    __slots__ = ("key", "names", "tries", "unseen", "nlink")
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        # Where the walk saw its names. No name is seen twice: no directory is listed twice (a
+        # shallow listing's names are skipped by the full one).
+        self.names: List[Tuple[_Dir, str]] = []
+        self.tries = 0
+        self.unseen = False  # a name of it was seen in a directory not watched before its listing
+        self.nlink = 0
+
+    def dirs(self) -> Set[Key]:
+        return {node.key for node, _ in self.names}
+
+
+class _Frame:
+    __slots__ = ("node", "pending", "depth")
+
+    def __init__(self, node: _Dir, pending: List[Tuple[str, os.stat_result]], depth: Optional[int]) -> None:
+        self.node, self.pending, self.depth = node, pending, depth
+
+
+def _fd_budget() -> Tuple[int, Optional[Tuple[int, int]]]:
+    """How many directory fds the walk may hold, raising the soft limit to the hard one first.
+
+    Returns the budget and the limits to restore afterwards (children such as `uv sync` must not
+    inherit a raised soft limit).
+    """
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        wanted = min(wanted, 1 << 20)
+        saved = None
+        if wanted > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            saved, soft = (soft, hard), wanted
+    except (ImportError, ValueError, OSError):
+        return 64, None
+    return max(8, min(soft, 1 << 16) - 64), saved
+
+
+def _restore_limit(saved: Optional[Tuple[int, int]]) -> None:
+    if saved is not None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+
+
+class _Walk:
+    """One scan (``change`` False) or repair of the tree under ``report.root``."""
+
+    def __init__(self, report: Report, change: bool, deadline: Optional[float]) -> None:
+        self.report, self.change, self.deadline = report, change, deadline
+        self.root, self.uid, self.gid, self.dev = report.root, report.uid, report.gid, report.root_dev
+        self.budget = 64
+        self.open = 0  # directory fds held by _Dir nodes
+        self.stack: List[_Frame] = []
+        self.low = 0  # frames below this index hold no fd (or are the root's): where make_room looks first
+        self.full: Set[Key] = set()  # directories listed with no depth limit (never listed twice)
+        self.partial: Dict[Key, Set[str]] = {}  # names handled by a depth-limited listing
+        self.links: Dict[Key, _Link] = {}
+        self.names: Dict[Key, Tuple[int, Set[Tuple[Key, str]]]] = {}  # scan only: hard links' nlink, names
+        self.entered: Set[Key] = set()  # directories already checked (a shallow listing enters them first)
+        self.kept: List[_Dir] = []  # directories holding hard-link names, fds kept while there is room
+        self.expired = False
+        self.top: Optional[_Dir] = None
+        self.mounts: Optional[_Mounts] = None
+        self.watcher: Optional[linux.Watcher] = None
+        self.unwatchable = ""  # why inotify is unavailable ("" while it is not known to be)
+        self.link_dirs: List[_Dir] = []  # directories holding names of hard-linked files
+        self.chown = linux.fd_chowner() if change else None
+        self.watch_limit = False  # the walk's watches hit fs.inotify.max_user_watches
+
+    # -- bookkeeping
+
+    def clock(self) -> bool:
+        if not self.expired and self.deadline is not None and time.monotonic() > self.deadline:
+            self.expired = self.report.incomplete = True
+        return self.expired
+
+    def error(self, path: str, reason: str) -> None:
+        self.report.error_count += 1
+        if len(self.report.errors) < ERRORS_KEPT:
+            self.report.errors.append("{}: {}".format(shown(path), reason))
+
+    def entry_path(self, node: _Dir, name: str) -> str:
+        return node.path(self.root) + "/" + name
+
+    def note(self, node: _Dir, name: str, st: os.stat_result) -> None:
+        self.report.mismatched += 1
+        if len(self.report.mismatches) < LISTED:
+            self.report.mismatches.append(Mismatch(self.entry_path(node, name), st.st_uid, st.st_gid, st.st_ino,
+                                                   st.st_dev, st.st_nlink))
+
+    def skip_mount(self, path: str) -> None:
+        if len(self.report.skipped_mounts) < LISTED:
+            self.report.skipped_mounts.append(path)
+
+    def close(self, node: _Dir) -> None:
+        if node.fd >= 0:
+            os.close(node.fd)
+            node.fd = -1
+            self.open -= 1
+
+    def make_room(self) -> None:
+        """Close a directory fd that can be re-derived later when the budget is spent."""
+        while self.open >= self.budget:
+            if self.kept:
+                self.close(self.kept.pop())
+                continue
+            last = len(self.stack) - 1  # the frame being worked on keeps its fd
+            while self.low < last and (self.stack[self.low].node.fd < 0 or self.stack[self.low].node is self.top):
+                self.low += 1
+            if self.low >= last:
+                return  # nothing left to give back: the next open fails and is reported
+            self.close(self.stack[self.low].node)
+
+    def verified_open(self, dir_fd: int, name: str, key: Key) -> int:
+        """openat(dir_fd, name) as a directory, never through a link, and only if it is ``key``."""
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        try:
+            st = os.fstat(fd)
+            assert self.mounts is not None
+            if _key(st) != key or self.mounts.foreign(fd):
+                raise OSError(errno.ESTALE, "replaced")
         except BaseException:
             os.close(fd)
             raise
-        self.key, self.fd = parts, fd
         return fd
 
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-        self.key, self.fd = None, -1
+    def reopen(self, node: _Dir, child: Optional[_Dir] = None) -> bool:
+        """Give ``node`` an fd again: through ``child``'s ``..`` (one step), else down from an open ancestor.
 
-
-def apply(report: Report, chown_at: Callable[[int, str, int, int], None] = _chown_at) -> Report:
-    """Re-own exactly the mismatched entries, each reached without following any symlink."""
-    root = report.root
-    parents = _Parents(os.path.dirname(root) or "/", report.root_dev)
-    for item in report.mismatches:
-        if item.refused:
-            report.errors.append("{}: {}".format(item.path, item.refused))
-            continue
-        relative = os.path.relpath(item.path, root)
-        parts = (os.path.basename(root),) + (() if relative == "." else tuple(relative.split("/")))
+        Both check every directory against the inode recorded when it was first reached, so a
+        directory the user moved since is not mistaken for it: it is reported, not walked.
+        """
+        if node.fd >= 0:
+            return True
+        self.make_room()
+        if child is not None and child.fd >= 0:
+            try:
+                node.fd = self.verified_open(child.fd, "..", node.key)
+                self.open += 1
+                return True
+            except OSError:
+                pass
+        chain, top = [], node
+        while top.fd < 0:
+            chain.append(top)
+            top = top.parent  # type: ignore[assignment]  # the root's fd stays open
+        fd = top.fd
         try:
-            dir_fd = parents.open(parts[:-1])
-            st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
-            if not _same(st, item) or not needs_change(st, report.uid, report.gid):
-                continue  # replaced, or already re-owned (by a repair running alongside): not ours to change
-            chown_at(dir_fd, parts[-1], report.uid, report.gid)
-            report.changed += 1
-        except FileNotFoundError:
-            continue  # removed since the scan: nothing to own
+            for step in reversed(chain):
+                next_fd = self.verified_open(fd, step.name, step.key)
+                if fd != top.fd:
+                    os.close(fd)
+                fd = next_fd
+        except OSError:
+            if fd != top.fd:
+                os.close(fd)
+            self.report.raced += 1
+            return False
+        node.fd = fd
+        self.open += 1
+        return True
+
+    # -- entries
+
+    def start(self, root_st: os.stat_result) -> _Dir:
+        """The root: opened by path (its parent is root's), then checked to be what check_root saw."""
+        changed = UvUserError("{} changed while it was being opened (replaced, or by a link); run `uv-user repair` "
+                              "again".format(shown(self.root)))
+        try:
+            fd = os.open(self.root, _DIR_FLAGS)
+        except OSError:
+            raise changed
+        st = os.fstat(fd)
+        if _key(st) != _key(root_st):
+            os.close(fd)
+            raise changed
+        self.top = _Dir(None, "", _key(st), fd)
+        self.open += 1
+        self.mounts = _Mounts(fd)
+        self.report.scanned += 1
+        if needs_change(st, self.uid, self.gid):
+            self.report.mismatched += 1
+            self.report.mismatches.append(Mismatch(self.root, st.st_uid, st.st_gid, st.st_ino, st.st_dev,
+                                                   st.st_nlink))
+            if self.change:
+                self.fchown(self.top, self.root)
+        return self.top
+
+    def fchown(self, node: _Dir, path: str) -> None:
+        try:
+            os.fchown(node.fd, self.uid, self.gid)
+            self.report.changed += 1
         except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                report.errors.append("{}: a directory on the way was replaced by a link or file since the scan;"
-                                     " left alone".format(item.path))
+            self.error(path, _why(exc))
+
+    def enter(self, parent: _Dir, name: str, st: os.stat_result) -> Optional[_Dir]:
+        """A subdirectory the listing showed: opened, checked, re-owned if needed."""
+        if parent.fd < 0:
+            return None
+        self.make_room()
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent.fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                self.report.raced += 1  # removed, or replaced by a link or a file since the listing
             else:
-                report.errors.append("{}: {}".format(item.path, exc.strerror or exc))
-    parents.close()
+                self.error(self.entry_path(parent, name), _why(exc))
+            return None
+        now = os.fstat(fd)
+        assert self.mounts is not None
+        if _key(now) != _key(st):
+            os.close(fd)
+            self.report.raced += 1
+            return None
+        if self.mounts.foreign(fd):
+            os.close(fd)
+            self.skip_mount(self.entry_path(parent, name))
+            return None
+        node = _Dir(parent, name, _key(now), fd)
+        self.open += 1
+        if node.key not in self.entered:
+            self.entered.add(node.key)
+            if needs_change(now, self.uid, self.gid):
+                self.note(parent, name, now)
+                if self.change:
+                    self.fchown(node, self.entry_path(parent, name))
+        return node
+
+    def change_entry(self, node: _Dir, name: str, st: os.stat_result, watched: bool) -> None:
+        """Re-own one non-directory: the very inode the listing showed, or nothing."""
+        if st.st_nlink > 1:
+            self.defer(node, name, st, watched)
+            return
+        try:
+            fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
+        except FileNotFoundError:
+            self.report.raced += 1
+            return
+        except OSError as exc:
+            self.error(self.entry_path(node, name), _why(exc))
+            return
+        try:
+            now = os.fstat(fd)
+            assert self.mounts is not None
+            if _key(now) != _key(st):
+                self.report.raced += 1  # swapped since the listing: the next repair looks at it
+            elif self.mounts.foreign(fd):
+                self.skip_mount(self.entry_path(node, name))
+            elif now.st_nlink > 1:
+                self.defer(node, name, now, False)  # linked since the listing
+            elif needs_change(now, self.uid, self.gid):
+                _chown_fd(fd, now, self.uid, self.gid)
+                self.report.changed += 1
+        except OSError as exc:
+            self.error(self.entry_path(node, name), _why(exc))
+        finally:
+            os.close(fd)
+
+    def defer(self, node: _Dir, name: str, st: os.stat_result, watched: bool) -> None:
+        """A hard-linked file: re-owned at the end, once its names are known to be all inside."""
+        key = (st.st_dev, st.st_ino)
+        link = self.links.get(key)
+        if link is None:
+            link = self.links[key] = _Link(key)
+            if self.watcher is None and not self.unwatchable:
+                self.start_watching()
+        link.names.append((node, name))
+        link.unseen = link.unseen or not watched
+        link.nlink = st.st_nlink
+        if not node.links:
+            node.links = True
+            self.link_dirs.append(node)
+
+    def start_watching(self) -> None:
+        """From the first hard link on, each directory is watched before it is listed (see settle_links)."""
+        try:
+            self.watcher = _Watcher()
+        except OSError as exc:
+            self.unwatchable = _why(exc)
+
+    def watch(self, node: _Dir) -> bool:
+        """Watch ``node`` before listing it; True when a watch is in place (it may predate this listing)."""
+        if self.watcher is not None and not node.watched and not self.watch_limit:
+            try:
+                node.watched = self.watcher.watch(node.fd, node.key)
+            except OSError:
+                node.watched = False
+            self.watch_limit = not node.watched
+        return node.watched
+
+    def is_mount(self, node: _Dir, name: str) -> bool:
+        assert self.mounts is not None
+        try:
+            return self.mounts.name_key(node.fd, name) is None
+        except OSError:
+            return False  # gone: whoever looks next finds out
+
+    def list_dir(self, node: _Dir, depth: Optional[int]) -> List[Tuple[str, os.stat_result]]:
+        """Handle every entry of ``node``; return its subdirectories to enter (with their lstat)."""
+        if depth is None:
+            self.full.add(node.key)
+        before = self.partial.get(node.key, ())
+        record = self.partial.setdefault(node.key, set()) if depth is not None else None
+        watched = self.change and self.watch(node)  # before the listing: what it shows stays true until an event
+        pending: List[Tuple[str, os.stat_result]] = []
+        uid, gid, dev, report, change, links = self.uid, self.gid, self.dev, self.report, self.change, self.links
+        assert self.mounts is not None
+        per_entry, points = self.mounts.per_entry, self.mounts.points
+        try:
+            entries = _scandir(node.fd)
+        except OSError as exc:
+            self.error(node.path(self.root), _why(exc))
+            return pending
+        seen = wrong = 0  # counted here, added to the report once (the hot loop of a big tree)
+        node_key, listed = node.key, report.mismatches
+        with entries:
+            for entry in entries:
+                name = entry.name
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    report.raced += 1
+                    continue
+                except OSError as exc:
+                    self.error(self.entry_path(node, name), _why(exc))
+                    continue
+                is_dir = st.st_mode & 0o170000 == 0o040000
+                if before and name in before:  # handled by an earlier, shallower listing
+                    if is_dir and st.st_dev == dev:
+                        pending.append((name, st))
+                    continue
+                if record is not None:
+                    record.add(name)
+                seen += 1
+                if not seen & 1023 and self.clock():
+                    break
+                if st.st_dev != dev or (points and (node_key, name) in points):
+                    self.skip_mount(self.entry_path(node, name))
+                elif is_dir:
+                    pending.append((name, st))  # checked (and counted) when entered: it may be a mount
+                elif st.st_uid != uid or st.st_gid != gid:
+                    if per_entry and self.is_mount(node, name):
+                        self.skip_mount(self.entry_path(node, name))
+                        continue
+                    wrong += 1
+                    if len(listed) < LISTED:
+                        listed.append(Mismatch(self.entry_path(node, name), st.st_uid, st.st_gid, st.st_ino,
+                                               st.st_dev, st.st_nlink))
+                    if not change:
+                        if st.st_nlink > 1:
+                            self.names.setdefault(_key(st), (st.st_nlink, set()))[1].add((node_key, name))
+                    elif st.st_nlink > 1:  # the hot path of a remap (uv hard-links the env to the cache)
+                        key = (st.st_dev, st.st_ino)
+                        link = links.get(key)
+                        if link is None:
+                            link = links[key] = _Link(key)
+                            if self.watcher is None and not self.unwatchable:
+                                self.start_watching()
+                        link.names.append((node, name))
+                        link.nlink = st.st_nlink  # the last look: every name seen before is still there
+                        if not watched:
+                            link.unseen = True
+                        if not node.links:
+                            node.links = True
+                            self.link_dirs.append(node)
+                    else:
+                        self.change_entry(node, name, st, watched)
+        report.scanned += seen
+        report.mismatched += wrong
+        return pending
+
+    # -- directories
+
+    def subtree(self, node: _Dir, depth: Optional[int]) -> None:
+        """Depth-first below ``node`` (depth None: all of it); ``node``'s fd stays the caller's."""
+        if depth is None and node.key in self.full:
+            return
+        base = len(self.stack)
+        self.stack.append(_Frame(node, self.list_dir(node, depth), depth))
+        while len(self.stack) > base:
+            frame = self.stack[-1]
+            if self.expired or self.clock():
+                break
+            if not frame.pending or frame.node.fd < 0:
+                self.stack.pop()
+                self.low = min(self.low, len(self.stack) - 1) if self.stack else 0
+                if len(self.stack) > base:
+                    self.leave(frame.node, self.stack[-1].node)
+                continue
+            name, st = frame.pending.pop()
+            child = self.enter(frame.node, name, st)
+            if child is None:
+                continue
+            left = None if frame.depth is None else frame.depth - 1
+            if left == 0 or (left is None and child.key in self.full):
+                self.release(child)
+                continue
+            self.stack.append(_Frame(child, self.list_dir(child, left), left))
+        while len(self.stack) > base:  # stopped early: give back what the frames hold
+            frame = self.stack.pop()
+            if len(self.stack) > base:
+                self.release(frame.node)
+        self.low = 0
+
+    def leave(self, child: _Dir, parent: _Dir) -> None:
+        if parent.fd < 0 and not self.reopen(parent, child):
+            self.error(parent.path(self.root), "moved while it was being repaired; left for the next repair")
+        self.release(child)
+
+    def release(self, node: _Dir) -> None:
+        if node.links and self.change and self.open < self.budget // 2:
+            self.kept.append(node)  # its hard-link names are counted again at the end
+        else:
+            self.close(node)
+
+    def reach(self, relative: str) -> Optional[_Dir]:
+        """A directory of PRIORITY, one name below the root, or None when there is none."""
+        assert self.top is not None
+        if not relative:
+            return self.top
+        try:
+            st = os.stat(relative, dir_fd=self.top.fd, follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode) or st.st_dev != self.dev:
+            return None
+        return self.enter(self.top, relative, st)
+
+    # -- hard links, last
+
+    def settle_links(self) -> None:
+        """Re-own the hard-linked files whose names are all inside the tree.
+
+        A file's names are all inside when, at one moment, its link count equals the number of its
+        names found in the tree. The walk saw names at different moments, and the user can move,
+        remove or replace names meanwhile; inotify says whether they did. So, for each file: its
+        names are seen while their directories are watched, its link count is read (on the exact
+        inode, an O_PATH fd) after that, and then the events are read: none for those directories
+        means every name seen was still there when the count was read, so the count is exact.
+        Names the walk saw after watching their directory need no second look (the fast path);
+        the others are looked at again, batch by batch (settle_batch). Any doubt: look again
+        (LINK_TRIES), then leave the file alone and say so.
+        """
+        links = list(self.links.values())
+        size = max(1, self.budget // 4)  # directories per batch: fds (kept ones are at most half the budget)
+        try:  # one inotify instance throughout: closing one waits for the kernel (~10 ms)
+            if self.unwatchable:
+                for link in links:
+                    self.refuse(link, "its names could not be counted safely (inotify: {})".format(self.unwatchable))
+                return
+            self.settle_all(self.settle_seen(links), size)
+        finally:
+            if self.watcher is not None:
+                self.watcher.close()
+                self.watcher = None
+
+    def settle_seen(self, links: List[_Link]) -> List[_Link]:
+        """The fast path: files whose every name the walk saw under a watch. Returns the others.
+
+        With no event since, each name still leads to the inode the walk saw, and the link count
+        the walk read last was read while all the names seen before were there: both are exact, so
+        the file is only opened (O_PATH, before the events are read: the fd holds that inode) and,
+        when the count matches, re-owned through that fd.
+        """
+        if self.watcher is None:
+            return links
+        held: List[Tuple[_Link, int]] = []
+        later: List[_Link] = []
+        assert self.mounts is not None
+        per_entry = self.mounts.per_entry
+        for link in links:
+            if link.unseen:
+                later.append(link)
+                continue
+            node, name = link.names[0]
+            try:
+                if node.fd < 0 and not self.reopen(node):
+                    raise OSError(errno.ESTALE, "moved")
+                fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
+            except OSError:
+                later.append(link)
+                continue
+            if per_entry and (_key(os.fstat(fd)) != link.key or self.mounts.foreign(fd)):
+                os.close(fd)
+                later.append(link)
+                continue
+            held.append((link, fd))
+        self.settled(self.link_dirs)
+        moved = self.watcher.disturbed()  # every event since the walk watched these directories
+        # A watcher exists, so ctypes does: fchownat is there.
+        chown, uid, gid, root = self.chown, self.uid, self.gid, shown(self.root)
+        assert chown is not None
+        for link, fd in held:
+            try:
+                names = len(link.names)
+                if moved is None or (moved and not moved.isdisjoint(link.dirs())) or link.nlink < names:
+                    later.append(link)
+                elif link.nlink > names:
+                    self.refuse(link, "a hard link with {} of its {} names outside {}: left alone, since re-owning "
+                                      "it would re-own them too".format(link.nlink - names, link.nlink, root))
+                else:
+                    chown(fd, uid, gid)
+                    self.report.changed += 1
+            except OSError as exc:
+                self.error(self.link_path(link), _why(exc))
+            finally:
+                os.close(fd)
+        return later
+
+    @staticmethod
+    def settled(nodes: List[_Dir]) -> None:
+        """Wait until no change is under way in these directories, so its event is queued.
+
+        The kernel changes a name (and a link count) before it queues the inotify event, both while
+        holding the directory's lock. Reading a directory takes that lock, so after one read of each,
+        every change that a link count just read could reflect has its event waiting to be read.
+        """
+        for node in nodes:
+            if node.fd >= 0:
+                try:
+                    with os.scandir(node.fd) as entries:
+                        next(entries, None)
+                except OSError:
+                    pass
+
+    def open_link(self, link: _Link) -> Tuple[int, os.stat_result]:
+        """An O_PATH fd of the file through one of its names, and its fstat (-1: none fits any more)."""
+        assert self.mounts is not None
+        for node, name in link.names:
+            if node.fd < 0 and not self.reopen(node):
+                continue
+            try:
+                fd = os.open(name, _ENTRY_FLAGS, dir_fd=node.fd)
+            except OSError:
+                continue
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == link.key and not self.mounts.foreign(fd):
+                return fd, st
+            os.close(fd)
+        return -1, os.stat_result((0,) * 10)
+
+    def settle(self, link: _Link, fd: int, st: os.stat_result, names: int) -> bool:
+        """Decide with the link count read inside the watched window; False: count again."""
+        if st.st_nlink > names:
+            self.refuse(link, "a hard link with {} of its {} names outside {}: left alone, since re-owning it "
+                              "would re-own them too".format(st.st_nlink - names, st.st_nlink, shown(self.root)))
+        elif st.st_nlink < names:
+            return False  # a name seen is gone, yet no event said so: do not trust this count
+        elif needs_change(st, self.uid, self.gid):
+            try:
+                _chown_fd(fd, st, self.uid, self.gid)
+                self.report.changed += 1
+            except OSError as exc:
+                self.error(self.link_path(link), _why(exc))
+        return True
+
+    def settle_all(self, pending: List[_Link], size: int) -> None:
+        """The careful path, for names the walk saw unwatched or in a directory that changed since."""
+        while pending and not self.clock():
+            batch: List[_Link] = []
+            dirs: Dict[Key, _Dir] = {}
+            rest: List[_Link] = []
+            for link in pending:
+                if len(dirs) >= size and batch:
+                    rest.append(link)
+                    continue
+                batch.append(link)
+                for node, _ in link.names:
+                    dirs[node.key] = node
+            try:
+                if self.watcher is None:
+                    self.watcher = _Watcher()
+                again, unwatched = self.settle_batch(self.watcher, batch, list(dirs.values()))
+            except OSError as exc:
+                for link in pending:
+                    self.refuse(link, "its names could not be counted safely (inotify: {})".format(_why(exc)))
+                return
+            if unwatched and len(unwatched) == len(batch) and size == 1:
+                for link in pending:
+                    self.refuse(link, "its names could not be counted safely (no inotify watch left: "
+                                      "fs.inotify.max_user_watches)")
+                return
+            if unwatched:  # the watch limit: a fresh instance drops every watch of the earlier batches
+                size = max(1, size // 2)
+                self.watcher.close()
+                self.watcher = None
+                for node in dirs.values():
+                    node.watched = False
+            pending = again + unwatched + rest
+
+    def settle_batch(self, watcher: linux.Watcher, batch: List[_Link],
+                     dirs: List[_Dir]) -> Tuple[List[_Link], List[_Link]]:
+        """Watch → forget earlier events → count each file's names again → read its link count →
+        no event for those directories → decide. Returns the links to count again (something moved)
+        and those whose directories could not all be watched (the watch limit)."""
+        reopened: List[_Dir] = []
+        held: List[Tuple[_Link, int, os.stat_result, int]] = []
+        again: List[_Link] = []
+        unwatched: List[_Link] = []
+        try:
+            watched: Set[Key] = set()
+            for node in dirs:
+                if node.fd < 0:
+                    if not self.reopen(node):
+                        continue  # moved since the walk: its links are left for the next repair
+                    reopened.append(node)
+                if node.watched or watcher.watch(node.fd, node.key):
+                    node.watched = True
+                    watched.add(node.key)
+            watcher.disturbed()  # what happened before this count does not matter: forget it
+            for link in batch:
+                if any(node.fd < 0 for node, _ in link.names):
+                    self.report.raced += 1
+                elif not watched.issuperset(link.dirs()):
+                    unwatched.append(link)
+                else:
+                    counted = self.count_names(link)
+                    fd, st = self.open_link(link) if counted else (-1, None)
+                    if fd >= 0:
+                        held.append((link, fd, st, counted))  # type: ignore[arg-type]
+                    else:
+                        self.report.raced += 1  # no name of it is where the walk saw it any more
+            self.settled([node for node in dirs if node.key in watched])
+            moved = watcher.disturbed()
+            for link, fd, st, counted in held:
+                try:
+                    if moved is None or not moved.isdisjoint(link.dirs()) or not self.settle(link, fd, st, counted):
+                        again.append(link)
+                finally:
+                    os.close(fd)
+        finally:
+            for node in reopened:
+                self.close(node)
+        retry = []
+        for link in again:
+            link.tries += 1
+            if link.tries >= LINK_TRIES:
+                self.refuse(link, "its names kept moving while they were counted: left alone")
+            else:
+                retry.append(link)
+        return retry, unwatched
+
+    def count_names(self, link: _Link) -> int:
+        """How many of the names the walk saw are the file's name still (and no mount)."""
+        assert self.mounts is not None
+        counted = 0
+        for node, name in link.names:
+            try:
+                if self.mounts.per_entry:
+                    counted += self.mounts.name_key(node.fd, name) == link.key
+                else:
+                    counted += _key(os.stat(name, dir_fd=node.fd, follow_symlinks=False)) == link.key
+            except OSError:
+                continue
+        return counted
+
+    def link_path(self, link: _Link) -> str:
+        for node, name in link.names:
+            return self.entry_path(node, name)
+        return self.root
+
+    def refuse(self, link: _Link, why: str) -> None:
+        self.report.refused += 1
+        self.error(self.link_path(link), why)
+
+    # -- the whole walk
+
+    def run(self, root_st: os.stat_result, priority: bool) -> None:
+        self.budget, saved_limit = _fd_budget()
+        try:
+            top = self.start(root_st)
+        except BaseException:
+            _restore_limit(saved_limit)
+            raise
+        plan = (PRIORITY if priority else ()) + (("", None),)
+        try:
+            for relative, depth in plan:
+                if self.clock():
+                    break
+                node = self.reach(relative)
+                if node is None:
+                    continue
+                self.subtree(node, depth)
+                if node is not top:
+                    self.release(node)
+            if self.change and not self.expired:
+                self.settle_links()
+            elif not self.change:
+                self.refusals()
+        finally:
+            for node in self.kept:
+                self.close(node)
+            self.close(top)
+            _restore_limit(saved_limit)
+
+    def refusals(self) -> None:
+        """scan(): which mismatches a repair would leave alone (their names counted as listed)."""
+        outside = {key: nlink - len(names) for key, (nlink, names) in self.names.items() if len(names) < nlink}
+        self.report.refused = len(outside)
+        for item in self.report.mismatches:
+            missing = outside.get((item.dev, item.ino))
+            if missing:
+                item.refused = "a hard link with {} of its {} names outside {}: left alone, since re-owning it " \
+                               "would re-own them too".format(missing, item.nlink, shown(self.root))
+
+
+def _walk(root: str, uid: int, gid: int, deadline: Optional[float], change: bool) -> Report:
+    started = time.monotonic()
+    root_st = check_root(root)
+    report = Report(os.path.normpath(root), uid, gid, dry_run=not change, root_dev=root_st.st_dev)
+    _Walk(report, change, deadline).run(root_st, priority=change)
+    report.seconds = round(time.monotonic() - started, 3)
     return report
 
 
+def scan(root: str, uid: int, gid: int, deadline: Optional[float] = None) -> Report:
+    """What a repair would change under ``root``, changing nothing (doctor, --dry-run).
+
+    Walks the same way a repair does (directory fds, no links, no mounts); ``deadline`` is a
+    time.monotonic() value after which it stops and marks the report incomplete.
+    """
+    return _walk(root, uid, gid, deadline, change=False)
+
+
 def repair(root: str, uid: int, gid: int, deadline: Optional[float] = None) -> Report:
-    return apply(scan(root, uid, gid, deadline))
+    """Give everything under ``root`` to uid:gid in one pass, what uv needs first, until ``deadline``."""
+    return _walk(root, uid, gid, deadline, change=True)
+
+
+
+# ----------------------------------------------------------------------------- the repair uv-user runs for a user
+
+START_SECONDS = 10.0  # the start-time repair's bound (the entrypoint waits at most this long)
+BACKGROUND_SECONDS = 3600.0  # the detached continuation's: generous, but a tree grown without end stops too
+
+
+def account(name: str) -> Tuple[int, int]:
+    """uid:gid of ``name`` now: the user recorded at install may have been remapped, or not exist yet."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise UvUserError("user '{}' does not exist in this container (yet, or any more): create it, rebuild the "
+                          "container, or pass --user NAME".format(shown(name)))
+    return entry.pw_uid, entry.pw_gid
+
+
+def recorded_user() -> str:
+    name = str(facts.read_record().get("username") or "")
+    if not name:
+        raise UvUserError("no user recorded in {}; rebuild the container or pass --user NAME".format(
+            shown(paths.RECORD)))
+    return name
+
+
+def for_user(name: str = "", root: str = paths.ROOT, seconds: Optional[float] = None, dry_run: bool = False,
+             state: str = paths.REPAIR_STATE, background: bool = True, continuing: bool = False) -> Report:
+    """Give ``root`` to ``name`` (default: the user recorded at install), as `uv-user repair` does.
+
+    As root: one bounded repair (``seconds``; None: no bound), recorded in the status file
+    ``state``; what the bound left continues in a detached process when ``background`` (and
+    ``continuing`` marks that process). Not root: a scan, then the repair is handed to root
+    through ``sudo -n`` (Report.delegated is its exit code), or UvUserError says what to run.
+    ``dry_run``: the scan only. Every failure a user can cause is a UvUserError.
+    """
+    name = name or recorded_user()
+    uid, gid = account(name)
+    deadline = time.monotonic() + seconds if seconds else None
+    if dry_run or os.geteuid() != 0:
+        report = scan(root, uid, gid, deadline)
+        report.user = name
+        if not dry_run and report.mismatched:
+            _hand_to_root(report, seconds)
+        return report
+    started = time.time()
+    record: Dict[str, object] = {"state": "running", "pid": os.getpid(), "background_pid": 0, "started": started,
+                                 "finished": None, "background": continuing, "user": name, "uid": uid, "gid": gid,
+                                 "root": root, "deadline_seconds": seconds}
+    status.write(state, record)
+    try:
+        report = repair(root, uid, gid, deadline)
+    except UvUserError as exc:
+        status.write(state, dict(record, state="failed", finished=time.time(), errors=[str(exc)]))
+        raise
+    report.user = name
+    child = _continue_in_background(report, state) if report.incomplete and background else None
+    record.update(_summary(report), state="continuing" if child else "complete" if report.complete else "incomplete",
+                  finished=None if child else time.time(), background_pid=report.background_pid)
+    status.write(state, record)
+    if child is not None:
+        child.stdin.close()  # type: ignore[union-attr]  # go: the status file says who continues
+    return report
+
+
+def _summary(report: Report) -> Dict[str, object]:
+    return {"scanned": report.scanned, "mismatched": report.mismatched, "changed": report.changed,
+            "refused": report.refused, "raced": report.raced, "error_count": report.error_count,
+            "errors": report.errors[:status.ERRORS_KEPT], "skipped_mounts": len(report.skipped_mounts),
+            "seconds": report.seconds}
+
+
+def _continue_in_background(report: Report, state: str) -> Optional["subprocess.Popen[bytes]"]:
+    """`uv-user repair --continue` detached (new session, no stdio of ours): it waits for the status
+    file to name it (stdin closes), then repairs what is left with BACKGROUND_SECONDS."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "uv-user.py")
+    if not sys.executable or not os.path.isfile(script):
+        report.error_count += 1
+        report.errors.append("cannot continue in the background (no {}): the next start goes on".format(
+            shown(script)))
+        return None
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-E", "-s", script, "repair", "--continue", "--user", report.user, "--root", report.root,
+             "--state", state], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd="/", env={"PATH": paths.SYSTEM_PATH, "LC_ALL": "C.UTF-8"}, close_fds=True, start_new_session=True)
+    except OSError as exc:
+        report.error_count += 1
+        report.errors.append("cannot continue in the background ({}): the next start goes on".format(
+            shown(str(exc))))
+        return None
+    report.background_pid = child.pid
+    return child
+
+
+def wait_for_go() -> None:
+    """In the continuation: start once the foreground repair has recorded it (it closes our stdin)."""
+    try:
+        sys.stdin.buffer.read()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _hand_to_root(report: Report, seconds: Optional[float]) -> None:
+    """Not root, and entries are someone else's: `sudo -n uv-user repair`, or say what to run as root."""
+    if privilege.sudo_works():
+        cmd = [paths.COMMAND, "repair", "--user", report.user, "--root", report.root]
+        if seconds:
+            cmd += ["--max-seconds", repr(seconds)]
+        report.delegated = subprocess.run(privilege.as_root(cmd)).returncode
+        return
+    try:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        me = str(os.geteuid())
+    raise UvUserError(
+        "{} entries under {} are not owned by {} ({}:{}) and this container runs as {} without sudo; "
+        "as root run: uv-user repair (e.g. docker exec -u root <container> uv-user repair)".format(
+            report.mismatched, shown(report.root), shown(report.user), report.uid, report.gid, shown(me)))
