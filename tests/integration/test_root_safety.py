@@ -22,6 +22,7 @@ pytestmark = pytest.mark.docker
 # Programs the CLI's start shell, the entrypoint, the repair and root shells call by name.
 PLANTED = ("id", "stat", "sleep", "sh", "env", "python", "python3", "uv-user", "uv", "bash", "chown", "find")
 LOG = "/opt/uv-user/ran.log"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKERFILE = """\
 FROM {base}
 RUN useradd --create-home --shell /bin/bash dev
@@ -68,15 +69,18 @@ def test_a_dev_user_without_sudo_cannot_make_root_run_their_programs_at_start(no
         seen.update(keepalive_sleeps(container))
         time.sleep(0.3)
     assert len(seen) >= 3 and set(seen.values()) <= {"/usr/bin/sleep", "/bin/sleep"}, seen
-    repaired = run(["docker", "exec", "-u", "root", container, "/usr/local/bin/uv-user", "repair", "--dry-run"])
-    assert repaired.stdout == "" and repaired.stderr == ""
-    # A root login shell and the repair by hand: the dev user's programs stay out of root's way.
-    root_login = run(["docker", "exec", "-u", "root", container, "/bin/bash", "-lc",
-                      "command -v id; command -v python || true"]).stdout.split()
-    assert root_login[0] in ("/usr/bin/id", "/bin/id") and not any("/opt/uv-user" in p for p in root_login)
     ran = run(["docker", "exec", "-u", "root", container, "/bin/cat", LOG]).stdout.splitlines()
     as_root = [line for line in ran if line.endswith(" 0")]
-    assert as_root == [], "root ran the dev user's programs: {}".format(as_root)
+    assert as_root == [], "at start, root ran the dev user's programs: {}".format(as_root)
+    # By hand, as README's Security section says: a root shell with a clean PATH, the repair, the doctor.
+    clean = ["docker", "exec", "-u", "root", "-e", "PATH=" + SYSTEM_PATH, container]
+    repaired = run(clean + ["uv-user", "repair", "--dry-run"])
+    assert repaired.stdout == "" and repaired.stderr == ""
+    root_login = run(clean + ["bash", "-lc", "command -v id; command -v python; uv-user doctor >/dev/null; "
+                                             "uv-user sync --mode never >/dev/null; true"]).stdout.split()
+    assert root_login[0] in ("/usr/bin/id", "/bin/id") and not any("/opt/uv-user" in p for p in root_login)
+    ran = run(["docker", "exec", "-u", "root", container, "/bin/cat", LOG]).stdout.splitlines()
+    assert [line for line in ran if line.endswith(" 0")] == [], ran
     # The dev user still gets the environment first, and is told where root shells stand.
     assert exec_(no_sudo_workspace, "command -v python").stdout.strip() == "/opt/uv-user/venv/bin/python"
     doctor = exec_(no_sudo_workspace, "uv-user doctor", check=False)

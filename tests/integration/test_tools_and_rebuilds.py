@@ -59,7 +59,7 @@ def test_uv_tools_survive_a_rebuild_and_a_uid_remap(remap_user: str, provisioned
             # The same container config brought up by a host user with another UID: the CLI remaps vscode.
             up(ws, "--remove-existing-container", user=remap_user)
             wait_start_repair(ws)
-            remapped = exec_(ws, "id -u && {0} remapped && uv tool install {1} && {1} second && "
+            remapped = exec_(ws, "id -u && {0} remapped && uv tool install {1} && {1} -t second && "
                                  "uv-user doctor".format(TOOL, SECOND_TOOL), user=remap_user)
             lines = remapped.stdout.splitlines()
             assert lines[0] == str(account.pw_uid)

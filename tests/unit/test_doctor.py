@@ -307,7 +307,8 @@ def test_a_dev_user_without_sudo_in_a_root_container_is_warned_where_root_shells
     finding = doctor.check_root_exposure(healthy(pid1_uid=0, can_sudo=False))
     assert finding.status == WARN
     assert "has no sudo" in finding.message and "/opt/uv-user/venv/bin" in finding.message
-    assert "bash -l" in finding.fix and "Security" in finding.fix
+    assert "-e PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in finding.fix
+    assert "Security" in finding.fix
 
 
 @pytest.mark.parametrize("overrides", [
@@ -324,7 +325,7 @@ def test_root_with_the_dev_users_bin_on_path_is_warned():
     finding = doctor.check_root_exposure(facts)
     assert finding.status == WARN
     assert finding.message.startswith("you are root and PATH starts with /opt/uv-user/venv/bin, which vscode can")
-    assert "`uv-user sync` runs uv as vscode" in finding.fix
+    assert "`uv-user sync` runs uv as vscode" in finding.fix and "-e PATH=" in finding.fix
 
 
 def test_root_with_its_own_env_or_a_clean_path_is_fine():
@@ -796,6 +797,15 @@ def test_ownership_examples_show_hostile_names_escaped_on_one_line(tmp_path):
     os.lchown(bad, 12345, 12345)
     own = doctor.gather_ownership(str(root), {"username": "root"})
     assert own.examples == ["{}/x\\xff\\ny (12345:12345)".format(root)]
+
+
+def test_a_user_named_at_build_who_never_appeared_is_explained():
+    own = doctor.gather_ownership("/nonexistent-root", {"username": "no-such-user", "user_existed_at_build": False})
+    assert own.problem.startswith("the environment is for user no-such-user, named at build (remoteUser or the "
+                                  "username option) before any feature created it, and no-such-user still does not")
+    assert 'common-utils with "username": "no-such-user"' in own.problem_fix
+    vanished = doctor.gather_ownership("/nonexistent-root", {"username": "no-such-user"})
+    assert vanished.problem == "user no-such-user recorded at install no longer exists"
 
 
 # ----------------------------------------------------------------------------- the last repair, from its status file

@@ -528,14 +528,14 @@ def check_root_exposure(facts: DoctorFacts) -> Finding:
             return Finding("security", OK, "root's PATH has no directory of another user's environment")
         return Finding("security", WARN, "you are root and PATH starts with {}, which {} can write: a command "
                        "typed here may run {}'s program as root".format(shown(exposed[0]), owner, owner),
-                       "use a login shell (`bash -l`: uv-user takes the env off root's PATH) or full paths; to "
-                       "sync as root, `uv-user sync` runs uv as {}".format(owner))
+                       "start root shells with a clean PATH (docker exec -u root -e PATH={} ...) or use full "
+                       "paths; to sync as root, `uv-user sync` runs uv as {}".format(paths.SYSTEM_PATH, owner))
     if facts.pid1_uid == 0 and not facts.can_sudo and uid == facts.uid and exposed:
         return Finding("security", WARN, "this container's processes run as root and {} has no sudo, but a root "
                        "shell with the image's PATH (`docker exec -u root`) finds {} first, which {} can "
                        "write".format(user, bin_dir, user),
-                       "as root, use a login shell (`docker exec -u root -it <container> bash -l`) or full paths "
-                       "(README: Security)")
+                       "start root shells with a clean PATH: docker exec -u root -e PATH={} -it <container> bash "
+                       "(README: Security)".format(paths.SYSTEM_PATH))
     return Finding("security", OK, "root runs nothing from {} at start or in login shells".format(bin_dir))
 
 
@@ -678,6 +678,12 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
     try:
         account = pwd.getpwnam(name)
     except KeyError:
+        if record.get("user_existed_at_build") is False:  # named before it existed, and never created
+            return Ownership(owner=name, problem="the environment is for user {0}, named at build (remoteUser or "
+                             "the username option) before any feature created it, and {0} still does not exist: "
+                             "{1} stays root's".format(shown(name), paths.ROOT),
+                             problem_fix="create {0} (e.g. common-utils with \"username\": \"{0}\", or in your "
+                             "Dockerfile), or set remoteUser to an existing user, then rebuild".format(shown(name)))
         return Ownership(owner=name, problem="user {} recorded at install no longer exists".format(shown(name)),
                          problem_fix="rebuild the container")
     own = Ownership(owner=name, uid=account.pw_uid, gid=account.pw_gid)

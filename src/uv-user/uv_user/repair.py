@@ -51,8 +51,12 @@ from .text import shown
 
 # What uv needs to work, repaired before the rest: (directory relative to the root, how deep;
 # None: all of it). The root and its children; the environment uv syncs; the cache's top level and
-# its buckets' (uv locks <cache>/.lock and locks inside buckets); the managed Pythons' top level (.lock).
-PRIORITY: Tuple[Tuple[str, Optional[int]], ...] = (("", 1), ("venv", None), ("cache", 2), ("python", 1))
+# its buckets' (uv locks <cache>/.lock and locks inside buckets); the managed Pythons' and uv tools' top
+# levels (their .lock files) and the tools' commands.
+PRIORITY: Tuple[Tuple[str, Optional[int]], ...] = (("", 1),) + tuple(
+    (os.path.relpath(path, paths.ROOT), depth)
+    for path, depth in ((paths.VENV, None), (paths.CACHE, 2), (paths.PYTHONS, 1), (paths.TOOLS, 1),
+                        (paths.TOOL_BIN, None)))
 LISTED = 1000  # Mismatch entries a report keeps (the counts are always complete)
 ERRORS_KEPT = 20  # error lines a report keeps
 LINK_TRIES = 3  # rounds of counting a hard link's names before it is left alone as "still changing"
