@@ -20,7 +20,7 @@ from harness.devcontainer import REPO, example_workspace, exec_, run, up
 pytestmark = pytest.mark.docker
 
 # Programs the CLI's start shell, the entrypoint, the repair and root shells call by name.
-PLANTED = ("id", "stat", "sleep", "sh", "env", "python", "python3", "uv-user", "uv", "bash", "chown", "find")
+PLANTED = ("id", "stat", "sleep", "sh", "env", "uv-user", "uv", "bash", "chown", "find", "cat", "readlink")
 LOG = "/opt/uv-user/ran.log"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKERFILE = """\
@@ -40,10 +40,19 @@ def no_sudo_workspace(provisioned) -> Iterator[Path]:
         yield ws
 
 
+PLANTED_SCRIPT = """#!/bin/sh
+echo "{name} $(/usr/bin/id -u)" >> {log}
+for d in $(echo {system} | /usr/bin/tr : ' '); do [ -x "$d/{name}" ] && exec "$d/{name}" "$@"; done
+exit 127
+"""
+
+
 def plant(workspace: Path) -> None:
+    """Each planted program logs who ran it, then runs the real one from the system's directories."""
+    # rm first: bin/python and friends may be links, and `cat >` would write through them.
     script = "".join(
-        'printf "#!/bin/sh\\necho \\"{0} \\$(/usr/bin/id -u)\\" >> {1}\\nexec /usr/bin/{0} \\"\\$@\\"\\n" '
-        "> /opt/uv-user/venv/bin/{0} && chmod 755 /opt/uv-user/venv/bin/{0}\n".format(name, LOG)
+        "rm -f {0}; cat > {0} <<'EOF'\n{1}EOF\nchmod 755 {0}\n".format(
+            "/opt/uv-user/venv/bin/" + name, PLANTED_SCRIPT.format(name=name, log=LOG, system=SYSTEM_PATH))
         for name in PLANTED)
     exec_(workspace, "set -e\ntouch {0}\n{1}".format(LOG, script))
 
