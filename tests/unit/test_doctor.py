@@ -1,4 +1,5 @@
-"""uv-user doctor: each check's pure logic on hand-built facts, then the command on a tmp tree."""
+"""uv-user doctor: each check's pure logic (doctor_checks) on hand-built facts, gathering (doctor) on real
+files, then the command on a tmp tree."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from typing import Dict, List
 import pytest
 
 from uv_user import doctor
-from uv_user.doctor import (FAIL, OK, WARN, DoctorFacts, Interpreter, Mount, Ownership, Workspace, check_all,
-                            check_interpreter, check_link_mode, check_login_path, check_ownership, check_path,
-                            check_project_env, check_uv, check_virtual_env, check_volume, check_workspace)
+from uv_user.doctor_checks import (FAIL, OK, WARN, DoctorFacts, Interpreter, Mount, Ownership, Tool, Workspace,
+                                   check_all, check_interpreter, check_link_mode, check_login_path, check_ownership,
+                                   check_path, check_project_env, check_root_exposure, check_tools, check_uv,
+                                   check_virtual_env, check_volume, check_workspace, markers, mount_at,
+                                   parse_mountinfo, pyvenv_home, render, summary)
 
 FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 ENV = "/opt/uv-user/venv"
@@ -78,7 +81,7 @@ def test_a_healthy_container_passes_every_check():
     assert [(f.check, f.status) for f in findings if f.status != OK] == []
     assert [f.check for f in findings] == ["env", "VIRTUAL_ENV", "PATH", "login PATH", "ownership", "link mode",
                                            "interpreter", "uv", "volume", "workspace", "tools", "security"]
-    assert doctor.summary(findings) == "uv-user: doctor: no problems"
+    assert summary(findings) == "uv-user: doctor: no problems"
 
 
 def test_every_finding_is_one_line_with_a_fix_unless_ok():
@@ -244,31 +247,31 @@ def test_login_shell_without_the_profile_script_says_rebuild():
 
 
 def test_tools_on_the_volume_and_on_path_are_listed():
-    facts = healthy(tools=[doctor.Tool("ruff", "/usr/bin/python3.11", True, "3.11", "3.11"),
-                           doctor.Tool("pycowsay", "/usr/bin/python3.11", True, "3.11", "3.11")])
-    finding = doctor.check_tools(facts)
+    facts = healthy(tools=[Tool("ruff", "/usr/bin/python3.11", True, "3.11", "3.11"),
+                           Tool("pycowsay", "/usr/bin/python3.11", True, "3.11", "3.11")])
+    finding = check_tools(facts)
     assert finding.status == OK
     assert finding.message == "2 uv tools in /opt/uv-user/tools, commands on PATH: ruff, pycowsay"
 
 
 def test_no_tools_yet_is_fine():
-    assert doctor.check_tools(healthy()).status == OK
+    assert check_tools(healthy()).status == OK
 
 
 def test_the_tool_bin_missing_from_path_is_a_warning_with_the_export():
     facts = healthy()
     facts.env["PATH"] = ENV + "/bin:/usr/bin:/bin"
-    finding = doctor.check_tools(facts)
+    finding = check_tools(facts)
     assert finding.status == WARN and "/opt/uv-user/bin (where `uv tool install` puts commands)" in finding.message
     assert finding.fix.startswith("export PATH=/opt/uv-user/bin:$PATH")
 
 
 def test_tools_broken_by_a_new_base_image_are_named_with_the_commands_that_fix_them():
     """bookworm (3.11) -> trixie (3.13) with the volume kept: /usr/bin/python3 is another version now."""
-    facts = healthy(tools=[doctor.Tool("pycowsay", "/usr/bin/python3.13", True, "3.11", "3.13"),
-                           doctor.Tool("ruff", "/usr/local/bin/python3.12", False, "3.12", "", options=True),
-                           doctor.Tool("ok", "/usr/bin/python3.13", True, "3.13", "3.13")])
-    finding = doctor.check_tools(facts)
+    facts = healthy(tools=[Tool("pycowsay", "/usr/bin/python3.13", True, "3.11", "3.13"),
+                           Tool("ruff", "/usr/local/bin/python3.12", False, "3.12", "", options=True),
+                           Tool("ok", "/usr/bin/python3.13", True, "3.13", "3.13")])
+    finding = check_tools(facts)
     assert finding.status == WARN
     assert finding.message == ("2 of 3 uv tools no longer run: pycowsay (made with Python 3.11, its python is now "
                                "3.13), ruff (its python /usr/local/bin/python3.12 is gone)")
@@ -304,7 +307,7 @@ def test_gather_tools_reads_receipts_and_links_without_running_anything(tmp_path
 
 
 def test_a_dev_user_without_sudo_in_a_root_container_is_warned_where_root_shells_look():
-    finding = doctor.check_root_exposure(healthy(pid1_uid=0, can_sudo=False))
+    finding = check_root_exposure(healthy(pid1_uid=0, can_sudo=False))
     assert finding.status == WARN
     assert "has no sudo" in finding.message and "/opt/uv-user/venv/bin" in finding.message
     assert "-e PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in finding.fix
@@ -317,12 +320,12 @@ def test_a_dev_user_without_sudo_in_a_root_container_is_warned_where_root_shells
     {"pid1_uid": None, "can_sudo": False},  # unknown
 ])
 def test_no_security_warning_where_it_does_not_matter(overrides):
-    assert doctor.check_root_exposure(healthy(**overrides)).status == OK
+    assert check_root_exposure(healthy(**overrides)).status == OK
 
 
 def test_root_with_the_dev_users_bin_on_path_is_warned():
     facts = healthy(uid=0, user="root")
-    finding = doctor.check_root_exposure(facts)
+    finding = check_root_exposure(facts)
     assert finding.status == WARN
     assert finding.message.startswith("you are root and PATH starts with /opt/uv-user/venv/bin, which vscode can")
     assert "`uv-user sync` runs uv as vscode" in finding.fix and "-e PATH=" in finding.fix
@@ -330,10 +333,10 @@ def test_root_with_the_dev_users_bin_on_path_is_warned():
 
 def test_root_with_its_own_env_or_a_clean_path_is_fine():
     own = healthy(uid=0, user="root", ownership=Ownership(owner="root", uid=0, gid=0, scanned=3))
-    assert doctor.check_root_exposure(own).status == OK
+    assert check_root_exposure(own).status == OK
     clean = healthy(uid=0, user="root")
     clean.env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-    assert doctor.check_root_exposure(clean).status == OK
+    assert check_root_exposure(clean).status == OK
 
 
 def test_a_uv_root_did_not_run_is_a_warning_not_a_failure():
@@ -505,18 +508,18 @@ garbage line
 
 
 def test_mountinfo_is_parsed_with_escapes_and_the_last_mount_wins():
-    mounts = doctor.parse_mountinfo(MOUNTINFO)
+    mounts = parse_mountinfo(MOUNTINFO)
     assert len(mounts) == 4
     assert mounts[2].mount_point == "/workspaces/my project"
-    assert doctor.mount_at(mounts, "/opt/uv-user/") == Mount("/opt/uv-user", "tmpfs", "tmpfs")
-    assert doctor.mount_at(mounts[:2], "/opt/uv-user").fstype == "ext4"
-    assert doctor.mount_at(mounts, "/opt") is None
+    assert mount_at(mounts, "/opt/uv-user/") == Mount("/opt/uv-user", "tmpfs", "tmpfs")
+    assert mount_at(mounts[:2], "/opt/uv-user").fstype == "ext4"
+    assert mount_at(mounts, "/opt") is None
 
 
 def test_pyvenv_home_is_read_from_the_cfg_text():
-    assert doctor.pyvenv_home("home = /usr/local/bin\nversion_info = 3.12.1\n") == "/usr/local/bin"
-    assert doctor.pyvenv_home("HOME=/usr/bin") == "/usr/bin"
-    assert doctor.pyvenv_home("version = 3.8\n") == ""
+    assert pyvenv_home("home = /usr/local/bin\nversion_info = 3.12.1\n") == "/usr/local/bin"
+    assert pyvenv_home("HOME=/usr/bin") == "/usr/bin"
+    assert pyvenv_home("version = 3.8\n") == ""
 
 
 # ----------------------------------------------------------------------------- stray .venv
@@ -547,7 +550,7 @@ def test_every_stray_venv_is_named():
 
 def test_a_single_failure_summary_names_the_problem_and_its_fix():
     findings = check_all(healthy(python_on_path="/usr/bin/python"))
-    line = doctor.summary(findings)
+    line = summary(findings)
     assert line.startswith("uv-user: PATH: `python` on PATH is /usr/bin/python")
     assert "; fix: " in line and "`export PATH=/opt/uv-user/venv/bin:$PATH`" in line
     assert "\n" not in line
@@ -555,26 +558,26 @@ def test_a_single_failure_summary_names_the_problem_and_its_fix():
 
 def test_several_failures_are_listed_and_fix_is_offered_only_when_it_helps():
     findings = check_all(mismatched(3, python_on_path="", can_sudo=True))
-    line = doctor.summary(findings)
+    line = summary(findings)
     assert line.startswith("uv-user: 2 checks failed (PATH, ownership)")
     assert "`uv-user doctor --fix` repairs ownership" in line
-    no_repair = doctor.summary(check_all(healthy(python_on_path="", uv_path="")))
+    no_repair = summary(check_all(healthy(python_on_path="", uv_path="")))
     assert "doctor --fix" not in no_repair
 
 
 def test_warnings_alone_pass_and_are_counted():
-    line = doctor.summary(check_all(healthy(mount=None, workspaces=[Workspace("/w", "dir")])))
+    line = summary(check_all(healthy(mount=None, workspaces=[Workspace("/w", "dir")])))
     assert line == "uv-user: doctor: no problems (2 warnings: volume, workspace)"
 
 
 def test_markers_fall_back_to_ascii():
-    assert doctor.markers("utf-8")[OK] == "\u2713"
-    assert doctor.markers("ascii") == {OK: "ok", WARN: "!!", FAIL: "XX"}
-    assert doctor.markers(None) == doctor.markers("ascii")
+    assert markers("utf-8")[OK] == "\u2713"
+    assert markers("ascii") == {OK: "ok", WARN: "!!", FAIL: "XX"}
+    assert markers(None) == markers("ascii")
 
 
 def test_render_prints_fix_lines_only_for_problems():
-    lines = doctor.render(check_all(healthy(python_on_path="/usr/bin/python")), doctor.markers("ascii"))
+    lines = render(check_all(healthy(python_on_path="/usr/bin/python")), markers("ascii"))
     assert lines[2].startswith("XX PATH: ")
     assert lines[3].startswith("    fix: ") and "export PATH=" in lines[3]
     assert sum(1 for line in lines if "fix:" in line) == 1
@@ -783,7 +786,7 @@ def hostile_facts() -> List[DoctorFacts]:
 @pytest.mark.parametrize("facts", hostile_facts())
 def test_hostile_values_are_shown_escaped_on_one_printable_line(facts):
     findings = [f for f in check_all(facts) if f.check != "ownership"]  # repair's own, rewritten elsewhere
-    for line in doctor.render(findings, doctor.markers("ascii")) + [doctor.summary(findings)]:
+    for line in render(findings, markers("ascii")) + [summary(findings)]:
         assert line.isascii() and line.isprintable(), line
     assert any("\\nuv-user: doctor: no problems\\x1b[2J\\xff" in f.message + f.fix for f in findings)
 
@@ -850,24 +853,24 @@ def test_the_status_file_is_read_and_a_dead_pid_means_stopped(tmp_path):
         for pid, expected in ((alive.pid, "running"), (2 ** 22 + 1, "stopped")):
             state.write_text(json.dumps({"version": 1, "state": "continuing", "pid": 1, "background_pid": pid,
                                          "started": 123.0, "errors": ["x\ny"]}))
-            own = doctor.Ownership()
+            own = Ownership()
             doctor.gather_repair_state(own, str(state))
             assert (own.repair_state, own.repair_pid, own.repair_started) == (expected, pid, 123.0)
             assert own.repair_note == "x\\ny"
         state.write_text(json.dumps({"version": 1, "state": "running", "pid": alive.pid}))
         alive.kill()  # killed before it finished, and not reaped (as under a PID 1 that never reaps)
         time.sleep(0.2)
-        own = doctor.Ownership()
+        own = Ownership()
         doctor.gather_repair_state(own, str(state))
         assert (own.repair_state, own.repair_pid) == ("stopped", alive.pid)
     finally:
         alive.kill()
         alive.wait()
     state.write_text(json.dumps({"version": 1, "state": "complete", "pid": 5}))
-    own = doctor.Ownership()
+    own = Ownership()
     doctor.gather_repair_state(own, str(state))
     assert (own.repair_state, own.repair_pid) == ("complete", 0)
     state.write_text("not json")
-    own = doctor.Ownership()
+    own = Ownership()
     doctor.gather_repair_state(own, str(state))
     assert own.repair_state == ""
