@@ -633,9 +633,10 @@ def test_gather_path_sources_finds_files_naming_a_directory(tmp_path, monkeypatc
     etc = tmp_path / "etc"
     etc.mkdir()
     (etc / "00-restore-env.sh").write_text("export PATH=/usr/local/python/current/bin:$PATH\n")
+    (etc / "uv-user.sh").write_text("export PATH=/opt/uv-user/venv/bin:/usr/local/python/current/bin:$PATH\n")
     monkeypatch.setattr(doctor, "PROFILE_FILES", (str(etc / "*.sh"), "~/.profile", "~/.bashrc"))
     found = doctor.gather_path_sources([str(home / ".pyenv/shims"), "/usr/local/python/current/bin", "/srv"],
-                                       str(home))
+                                       str(home), str(etc / "uv-user.sh"))
     assert found == {str(home / ".pyenv/shims"): [str(home / ".bashrc")],
                      "/usr/local/python/current/bin": [str(etc / "00-restore-env.sh")]}
 
@@ -662,7 +663,8 @@ def test_nearest_dev_uses_the_closest_existing_parent(tmp_path):
 
 
 def make_tree(tmp_path: Path, fake_uv) -> Dict[str, object]:
-    """/…/root with a working venv (linked to this python), a record naming the current user, a workspace."""
+    """/…/root with a working venv (linked to this python), a record naming the current user, a profile
+    script, a place for the repair's status file, a workspace."""
     root = tmp_path / "root"
     env = root / "venv"
     (env / "bin").mkdir(parents=True)
@@ -673,25 +675,27 @@ def make_tree(tmp_path: Path, fake_uv) -> Dict[str, object]:
     record = tmp_path / "install.json"
     record.write_text(json.dumps({"username": pwd.getpwuid(os.geteuid()).pw_name, "uv_version": "0.9.30",
                                   "uv": str(fake_uv.path), "options": {"version": "latest"}}))
+    profile = tmp_path / "profile.d" / "uv-user.sh"
+    profile.parent.mkdir()
+    profile.write_text("")
     workspace = tmp_path / "ws"
     workspace.mkdir()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
     environ.update(UV_PROJECT_ENVIRONMENT=str(env), VIRTUAL_ENV=str(env), UV_CACHE_DIR=str(root / "cache"),
                    UV_TOOL_DIR=str(root / "tools"), UV_TOOL_BIN_DIR=str(root / "bin"),
                    PATH=os.pathsep.join([str(env / "bin"), str(root / "bin"), str(fake_uv.bin_dir), "/usr/bin", "/bin"]))
-    return {"root": root, "env": env, "record": record, "workspace": workspace, "environ": environ}
+    return {"root": root, "env": env, "record": record, "profile": profile, "workspace": workspace,
+            "state": tmp_path / "state" / "repair.json", "environ": environ}
 
 
 def run_doctor(tree: Dict[str, object], *extra: str) -> subprocess.CompletedProcess:
-    """cli.main(["doctor", ...]) with the record and login shell pointed at the tree (no /opt, no bash -l)."""
-    prelude = ("import os\nfrom uv_user import doctor, paths\npaths.RECORD = {!r}\npaths.PROFILE_SCRIPT = {!r}\n"
-               "paths.REPAIR_STATE = os.environ['UVUSER_TEST_REPAIR_STATE']\n"
-               "doctor.login_python = lambda env: None".format(str(tree["record"]), str(tree["record"])))
-    args: List[str] = ["doctor", "--root", str(tree["root"]), "--workspace", str(tree["workspace"])] + list(extra)
-    code = "import sys; sys.path.insert(0, {!r})\n{}\nfrom uv_user.cli import main\nsys.exit(main({!r}))".format(
-        str(FEATURE_DIR), prelude, args)
-    return subprocess.run([sys.executable, "-c", code], env=tree["environ"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    """`uv-user doctor` with the hidden options pointing it at the tree (no /opt, no /usr/local/share, no
+    /var/lib) and no login shell (no bash -l)."""
+    args: List[str] = ["doctor", "--root", str(tree["root"]), "--record", str(tree["record"]), "--profile-script",
+                       str(tree["profile"]), "--state", str(tree["state"]), "--no-login-shell",
+                       "--workspace", str(tree["workspace"])] + list(extra)
+    return subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py")] + args, env=tree["environ"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
 
 
 def test_doctor_on_a_healthy_tree_exits_0(tmp_path, fake_uv):

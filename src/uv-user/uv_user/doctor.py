@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from . import __version__, mounts, paths, privilege, repair, status, trust
@@ -36,6 +36,22 @@ from .paths import is_within, normalize
 from .text import shown
 
 EXAMPLES = 3  # mismatched entries the ownership line names
+
+
+@dataclass
+class InstallFiles:
+    """What the install wrote that the doctor reads, besides the tree: the install record, the login
+    shells' profile script, and the last repair's status file (which ``--fix``'s repair writes)."""
+
+    record: str
+    profile_script: str
+    repair_state: str
+
+    @classmethod
+    def installed(cls) -> "InstallFiles":
+        """Where the feature puts them (the CLI's hidden options name others, for tests)."""
+        return cls(paths.RECORD, paths.PROFILE_SCRIPT, paths.REPAIR_STATE)
+
 
 # Files a shell reads that may reorder PATH, relative to $HOME when they start with "~/".
 PROFILE_FILES = ("/etc/environment", "/etc/profile", "/etc/profile.d/*.sh", "/etc/bash.bashrc", "/etc/zsh/zshenv",
@@ -92,15 +108,16 @@ def login_python(env: Dict[str, str]) -> Optional[Tuple[str, str]]:
     return (lines[-2], lines[-1]) if len(lines) >= 2 else ("", "")
 
 
-def gather_path_sources(directories: List[str], home: str) -> Dict[str, List[str]]:
-    """Which profile and rc files name each directory (literally, or under ~ or $HOME)."""
+def gather_path_sources(directories: List[str], home: str, profile_script: str) -> Dict[str, List[str]]:
+    """Which profile and rc files name each directory (literally, or under ~ or $HOME), except uv-user's own
+    ``profile_script``, which puts the env first."""
     files: List[str] = []
     for pattern in PROFILE_FILES:
         pattern = os.path.join(home, pattern[2:]) if pattern.startswith("~/") and home else pattern
         files += sorted(glob.glob(pattern)) if "*" in pattern else [pattern]
     texts = {}
     for name in files:
-        if name == paths.PROFILE_SCRIPT or name.startswith("~"):
+        if name == profile_script or name.startswith("~"):
             continue
         try:
             with open(name, "rb") as handle:
@@ -138,7 +155,7 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
         if record.get("user_existed_at_build") is False:  # named before it existed, and never created
             return Ownership(owner=name, problem="the environment is for user {0}, named at build (remoteUser or "
                              "the username option) before any feature created it, and {0} still does not exist: "
-                             "{1} stays root's".format(shown(name), paths.ROOT),
+                             "{1} stays root's".format(shown(name), shown(root)),
                              problem_fix="create {0} (e.g. common-utils with \"username\": \"{0}\", or in your "
                              "Dockerfile), or set remoteUser to an existing user, then rebuild".format(shown(name)))
         return Ownership(owner=name, problem="user {} recorded at install no longer exists".format(shown(name)),
@@ -246,21 +263,24 @@ def gather_workspace(path: str) -> Workspace:
     return Workspace(path, "file" if os.path.lexists(venv) else "absent")
 
 
-def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorFacts:
-    """Read everything the checks need; writes nothing."""
+def gather(root: str, environ: Dict[str, str], workspaces: List[str], files: Optional[InstallFiles] = None,
+           login_shell: bool = True) -> DoctorFacts:
+    """Read everything the checks need; writes nothing. ``files``: where the install's files are (default:
+    InstallFiles.installed()); ``login_shell`` False leaves login shells unchecked (no `bash -l`)."""
+    files = files or InstallFiles.installed()
     facts = DoctorFacts(root=root, env={k: environ[k] for k in VARIABLES if k in environ}, now=time.time())
     search = environ.get("PATH", os.defpath)
     facts.python_on_path = shutil.which("python", path=search) or ""
-    login = login_python(environ)
+    login = login_python(environ) if login_shell else None
     if login is not None:
         facts.login_python, facts.login_path = login
-    facts.profile_script = os.path.exists(paths.PROFILE_SCRIPT)
+    facts.profile_script = os.path.exists(files.profile_script)
     facts.uid = os.geteuid()
     try:
         facts.user = pwd.getpwuid(facts.uid).pw_name
     except KeyError:
         facts.user = str(facts.uid)
-    text = _read(paths.RECORD)
+    text = _read(files.record)
     try:
         record = json.loads(text) if text is not None else None
     except ValueError:
@@ -268,9 +288,9 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     if isinstance(record, dict):
         facts.record = record
     else:
-        facts.record_problem = "{} is {}".format(paths.RECORD, "missing" if text is None else "unreadable")
+        facts.record_problem = "{} is {}".format(files.record, "missing" if text is None else "unreadable")
     facts.ownership = gather_ownership(root, facts.record)
-    gather_repair_state(facts.ownership, paths.REPAIR_STATE)
+    gather_repair_state(facts.ownership, files.repair_state)
     facts.pid1_uid = pid1_uid()
     if facts.uid != 0 and (facts.ownership.mismatches or facts.pid1_uid == 0):
         facts.can_sudo = privilege.sudo_works()  # the same test `uv-user repair` uses before it escalates
@@ -284,7 +304,7 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str]) -> DoctorF
     facts.uv_version = uv_version(facts.uv_path) if facts.uv_path and not facts.uv_not_run else ""
     shadows = {os.path.dirname(normalize(p)) for p in (facts.python_on_path, facts.login_python or "")
                if p and not is_python_of(p, env_dir) and not is_python_of(p, facts.default_env)}
-    facts.path_sources = gather_path_sources(sorted(shadows), environ.get("HOME", ""))
+    facts.path_sources = gather_path_sources(sorted(shadows), environ.get("HOME", ""), files.profile_script)
     mountinfo = mounts.read()
     facts.mountinfo_read = mountinfo is not None
     facts.mount = mount_at(parse_mountinfo(mountinfo or ""), root)
@@ -311,20 +331,28 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace, repair_command: Callable[[argparse.Namespace], int]) -> int:
-    """gather → check → (--fix: repair ownership, check again) → report; exit 1 when a check fails."""
+    """gather → check → (--fix: repair ownership, check again) → report; exit 1 when a check fails.
+
+    ``args``: fix, json, workspace, and where to look (root, record, profile_script, state, login_shell:
+    the hidden options' defaults are the feature's own locations)."""
     environ = dict(os.environ)
     workspaces = workspace_candidates(args.workspace, environ, os.getcwd())
-    facts = gather(args.root, environ, workspaces)
+    files = InstallFiles(args.record, args.profile_script, args.state)
+
+    def look() -> DoctorFacts:
+        return gather(args.root, environ, workspaces, files, args.login_shell)
+
+    facts = look()
     findings = check_all(facts)
     if args.fix and facts.ownership.mismatches:
         repair_args = argparse.Namespace(user=facts.ownership.owner, root=args.root, dry_run=False,
-                                         entrypoint=False, max_seconds=0.0, state=paths.REPAIR_STATE, resume=False)
+                                         entrypoint=False, max_seconds=0.0, state=files.repair_state, resume=False)
         with stdout_to_stderr() if args.json else contextlib.nullcontext():
             try:
                 repair_command(repair_args)
             except UvUserError as exc:
                 print(exc.line(), file=sys.stderr, flush=True)
-        facts = gather(args.root, environ, workspaces)
+        facts = look()
         findings = check_all(facts)
     failed = any(f.status == FAIL for f in findings)
     if args.json:

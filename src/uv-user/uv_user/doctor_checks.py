@@ -61,7 +61,7 @@ class Ownership:
 class Interpreter:
     """The project environment's own interpreter link and pyvenv.cfg."""
 
-    env: str
+    env: str = ""  # where gather looked: the env uv syncs ("" in hand-built facts: project_env)
     exists: bool = False
     python: str = ""  # <env>/bin/python
     target: str = ""  # what it resolves to, or its dangling link text
@@ -101,7 +101,7 @@ class Workspace:
 class DoctorFacts:
     """Everything the checks look at, gathered once; tests build it by hand."""
 
-    root: str = paths.ROOT
+    root: str  # the feature's tree (paths.ROOT, or the CLI's hidden --root)
     env: Dict[str, str] = field(default_factory=dict)
     python_on_path: str = ""
     login_python: Optional[str] = None  # None: not checked (no bash, or it hung)
@@ -118,7 +118,7 @@ class DoctorFacts:
     env_dev: Optional[int] = None
     cache_dir: str = ""
     cache_dev: Optional[int] = None
-    interpreter: Interpreter = field(default_factory=lambda: Interpreter(paths.VENV))
+    interpreter: Interpreter = field(default_factory=Interpreter)
     uv_path: str = ""
     uv_version: str = ""
     record: Dict[str, object] = field(default_factory=dict)
@@ -369,7 +369,8 @@ def check_link_mode(facts: DoctorFacts) -> Finding:
 def check_interpreter(facts: DoctorFacts) -> Finding:
     """The env's bin/python and pyvenv.cfg home must exist; a rebuild on a new base image can orphan them."""
     it = facts.interpreter
-    env, python, target, home = shown(it.env), shown(it.python), shown(it.target), shown(it.home)
+    env, python, target, home = (shown(it.env or project_env(facts)), shown(it.python), shown(it.target),
+                                 shown(it.home))
     fix = "run `uv sync` in your project (uv recreates an env whose interpreter is gone), or `uv venv --clear {}`"
     if not it.exists:
         return Finding("interpreter", WARN, "no environment at {} yet".format(env),
