@@ -15,12 +15,13 @@ from typing import Dict, List
 
 import pytest
 
-from uv_user import doctor
-from uv_user.doctor_checks import (FAIL, OK, WARN, DoctorFacts, Interpreter, Mount, Ownership, Tool, Workspace,
-                                   check_all, check_interpreter, check_link_mode, check_login_path, check_ownership,
-                                   check_path, check_project_env, check_root_exposure, check_tools, check_uv,
-                                   check_virtual_env, check_volume, check_workspace, markers, mount_at,
+from uv_user import doctor, repair
+from uv_user.doctor_checks import (FAIL, OK, WARN, DoctorFacts, Interpreter, Mount, Ownership, Tool,
+                                   Workspace, check_all, check_interpreter, check_link_mode, check_login_path,
+                                   check_ownership, check_path, check_project_env, check_root_exposure, check_tools,
+                                   check_uv, check_virtual_env, check_volume, check_workspace, markers, mount_at,
                                    parse_mountinfo, pyvenv_home, render, summary)
+from uv_user.errors import UvUserError
 
 FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 ENV = "/opt/uv-user/venv"
@@ -813,6 +814,26 @@ def test_a_user_named_at_build_who_never_appeared_is_explained():
     assert 'common-utils with "username": "no-such-user"' in own.problem_fix
     vanished = doctor.gather_ownership("/nonexistent-root", {"username": "no-such-user"})
     assert vanished.problem == "user no-such-user recorded at install no longer exists"
+
+
+def test_a_tree_the_scan_refuses_is_explained_by_the_errors_own_parts(tmp_path, monkeypatch):
+    me = {"username": pwd.getpwuid(os.geteuid()).pw_name}
+    os.symlink("/etc", str(tmp_path / "root"))
+    own = doctor.gather_ownership(str(tmp_path / "root"), me)
+    assert own.problem.startswith("{} is a symlink (to /etc)".format(tmp_path / "root"))
+    assert "remove it and rebuild" in own.problem + own.problem_fix and own.mismatches == 0
+
+    refused = UvUserError("/opt/uv-user is a symlink (to /etc); remove it and rebuild")
+    refused.what, refused.fix = "/opt/uv-user is a symlink (to /etc)", "remove it and rebuild"
+    unexplained = UvUserError("/opt/uv-user changed while it was being opened")
+    for error, problem, fix in ((refused, refused.what, refused.fix),
+                                (unexplained, str(unexplained), "rebuild the container")):
+        def scan(*args: object, error: UvUserError = error) -> None:
+            raise error
+
+        monkeypatch.setattr(repair, "scan", scan)
+        own = doctor.gather_ownership("/opt/uv-user", me)
+        assert (own.problem, own.problem_fix) == (problem, fix)
 
 
 # ----------------------------------------------------------------------------- the last repair, from its status file

@@ -163,10 +163,9 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
     own = Ownership(owner=name, uid=account.pw_uid, gid=account.pw_gid)
     try:
         report = repair.scan(root, own.uid, own.gid, time.monotonic() + SCAN_SECONDS)
-    except UvUserError as exc:
-        # repair's messages read "<what>; <way out>".
-        what, _, way_out = str(exc).partition("; ")
-        own.problem, own.problem_fix = what, way_out or "rebuild the container"
+    except UvUserError as exc:  # the root is refused, missing or changed: the error says what, and the way out
+        own.problem = getattr(exc, "what", "") or str(exc)
+        own.problem_fix = getattr(exc, "fix", "") or "rebuild the container"
         return own
     own.scanned, own.mismatches, own.incomplete = report.scanned, report.mismatched, report.incomplete
     own.unreadable = len(report.errors)
