@@ -16,7 +16,7 @@ from typing import Dict, List
 import pytest
 
 from uv_user import doctor, repair
-from uv_user.doctor_checks import (FAIL, OK, WARN, DoctorFacts, Interpreter, Mount, Ownership, Tool,
+from uv_user.doctor_checks import (FAIL, OK, WARN, DoctorFacts, Finding, Interpreter, Mount, Ownership, Tool,
                                    Workspace, check_all, check_interpreter, check_link_mode, check_login_path,
                                    check_ownership, check_path, check_project_env, check_root_exposure, check_tools,
                                    check_uv, check_virtual_env, check_volume, check_workspace, markers, mount_at,
@@ -360,6 +360,7 @@ def test_mismatches_fail_with_the_count_and_first_examples():
     assert finding.message.startswith("7 entries under /opt/uv-user are not owned by vscode (1000:1000), e.g. ")
     assert "/opt/uv-user/venv/f0 (0:0), /opt/uv-user/venv/f1 (0:0), /opt/uv-user/venv/f2 (0:0)" in finding.message
     assert "uv-user doctor --fix" in finding.fix and "sudo -n" in finding.fix
+    assert finding.repairable
 
 
 def test_one_mismatch_reads_in_the_singular():
@@ -370,11 +371,13 @@ def test_without_sudo_the_fix_says_what_to_run_as_root():
     finding = check_ownership(mismatched(2, can_sudo=False))
     assert "vscode has no sudo" in finding.fix
     assert "docker exec -u root <container> uv-user repair" in finding.fix
+    assert not finding.repairable  # --fix would need sudo
 
 
 def test_as_root_the_fix_is_the_repair_itself():
     finding = check_ownership(mismatched(2, uid=0, user="root"))
     assert finding.fix == "run `uv-user doctor --fix` (or `uv-user repair`)"
+    assert finding.repairable
 
 
 def test_a_tree_that_cannot_be_scanned_fails_with_its_own_fix():
@@ -564,6 +567,13 @@ def test_several_failures_are_listed_and_fix_is_offered_only_when_it_helps():
     assert "`uv-user doctor --fix` repairs ownership" in line
     no_repair = summary(check_all(healthy(python_on_path="", uv_path="")))
     assert "doctor --fix" not in no_repair
+
+
+def test_the_summary_offers_fix_for_repairable_findings_whatever_their_text():
+    said_only = [Finding("a", FAIL, "broken", "run `uv-user doctor --fix`"), Finding("b", FAIL, "broken", "x")]
+    assert "doctor --fix" not in summary(said_only)
+    flagged = [Finding("a", FAIL, "broken", "x", repairable=True), Finding("b", FAIL, "broken", "x")]
+    assert summary(flagged).endswith("apply each fix shown above (`uv-user doctor --fix` repairs ownership)")
 
 
 def test_warnings_alone_pass_and_are_counted():

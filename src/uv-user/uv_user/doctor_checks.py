@@ -32,6 +32,7 @@ class Finding:
     status: str  # ok | warn | fail
     message: str
     fix: str = ""
+    repairable: bool = False  # `uv-user doctor --fix` repairs it
 
 
 @dataclass
@@ -318,7 +319,8 @@ def check_ownership(facts: DoctorFacts) -> Finding:
         else:
             fix = ("{} has no sudo: restart the container (its start-time repair fixes this) or as root run "
                    "`uv-user repair` (docker exec -u root <container> uv-user repair)".format(facts.user))
-        return Finding("ownership", FAIL, message + ("; " + last if last else ""), fix)
+        return Finding("ownership", FAIL, message + ("; " + last if last else ""), fix,
+                       repairable=facts.uid == 0 or facts.can_sudo)
     if own.incomplete:
         return Finding("ownership", WARN, "checked {} entries under {} in {:.0f} s, all owned by {}, then "
                        "stopped{}".format(own.scanned, root, SCAN_SECONDS, who, "; " + last if last else ""),
@@ -541,7 +543,7 @@ def summary(findings: List[Finding]) -> str:
         return "uv-user: {}: {}; fix: {}".format(failed[0].check, failed[0].message, failed[0].fix)
     return "uv-user: {} checks failed ({}); apply each fix shown above{}".format(
         len(failed), ", ".join(f.check for f in failed),
-        " (`uv-user doctor --fix` repairs ownership)" if any("doctor --fix" in f.fix for f in failed) else "")
+        " (`uv-user doctor --fix` repairs ownership)" if any(f.repairable for f in failed) else "")
 
 
 def markers(encoding: Optional[str]) -> Dict[str, str]:
