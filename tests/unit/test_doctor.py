@@ -395,6 +395,29 @@ def test_an_unfinished_scan_is_a_warning():
     assert "uv-user repair --dry-run" in finding.fix
 
 
+def test_entries_the_scan_could_not_read_are_a_warning_naming_the_first():
+    own = Ownership(owner="vscode", uid=1000, gid=1000, scanned=812, unreadable=2,
+                    unreadable_example="/opt/uv-user/venv/secret: Permission denied")
+    finding = check_ownership(healthy(ownership=own))
+    assert finding.status == WARN
+    assert finding.message == ("checked 812 entries under /opt/uv-user, all owned by vscode (1000:1000), but 2 could "
+                               "not be read, e.g. /opt/uv-user/venv/secret: Permission denied")
+    assert finding.fix.startswith("as root, `uv-user repair --dry-run` checks them too")
+    assert check_ownership(healthy(ownership=own, uid=0, user="root")).fix == \
+        "run `uv-user repair --dry-run` to check them again"
+
+
+def test_the_scan_is_summarised_with_every_error_counted(monkeypatch):
+    report = repair.Report("/opt/uv-user", 0, 0, scanned=40, mismatched=5, error_count=25,
+                           errors=["/opt/uv-user/a\\n: Permission denied"] + ["x: y"] * 19,
+                           mismatches=[repair.Mismatch("/opt/uv-user/f{}".format(i), 0, 0) for i in range(5)])
+    monkeypatch.setattr(repair, "scan", lambda *args: report)
+    own = doctor.gather_ownership("/opt/uv-user", {"username": pwd.getpwuid(os.geteuid()).pw_name})
+    assert (own.scanned, own.mismatches, own.unreadable) == (40, 5, 25)
+    assert own.unreadable_example == "/opt/uv-user/a\\n: Permission denied"
+    assert own.examples == ["/opt/uv-user/f0 (0:0)", "/opt/uv-user/f1 (0:0)", "/opt/uv-user/f2 (0:0)"]
+
+
 def test_working_as_another_user_than_the_owner_is_a_warning():
     finding = check_ownership(healthy(user="node", uid=1001))
     assert finding.status == WARN

@@ -168,7 +168,8 @@ def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
         own.problem_fix = getattr(exc, "fix", "") or "rebuild the container"
         return own
     own.scanned, own.mismatches, own.incomplete = report.scanned, report.mismatched, report.incomplete
-    own.unreadable = len(report.errors)
+    own.unreadable = report.error_count
+    own.unreadable_example = report.errors[0] if report.errors else ""
     own.examples = ["{} ({}:{})".format(shown(m.path), m.uid, m.gid) for m in report.mismatches[:EXAMPLES]]
     return own
 

@@ -45,7 +45,8 @@ class Ownership:
     scanned: int = 0
     mismatches: int = 0
     examples: List[str] = field(default_factory=list)  # "path (uid:gid)"
-    unreadable: int = 0
+    unreadable: int = 0  # entries the scan could not read (a directory it could not list, ...)
+    unreadable_example: str = ""  # the first of them: "path: why", escaped
     incomplete: bool = False
     problem: str = ""  # why nothing could be scanned ...
     problem_fix: str = ""  # ... and the way out
@@ -330,6 +331,13 @@ def check_ownership(facts: DoctorFacts) -> Finding:
                        "the env".format(facts.user, facts.uid, root, who, facts.user),
                        "work as {} (remoteUser), or rebuild with the feature option \"username\": \"{}\"".format(
                            own.owner, facts.user))
+    if own.unreadable:
+        return Finding("ownership", WARN, "checked {} entries under {}, all owned by {}, but {} could not be read, "
+                       "e.g. {}{}".format(own.scanned, root, who, own.unreadable, own.unreadable_example,
+                                          "; " + last if last else ""),
+                       "run `uv-user repair --dry-run` to check them again" if facts.uid == 0 else
+                       "as root, `uv-user repair --dry-run` checks them too (sudo, or docker exec -u root "
+                       "<container> uv-user repair --dry-run)")
     return Finding("ownership", OK, "all {} entries under {} belong to {}{}".format(
         own.scanned, root, who, " ({})".format(last) if own.repair_state == "running" else ""))
 
