@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import pytest
 
-from uv_user import doctor, repair
+from uv_user import doctor, privilege, repair
 from uv_user.doctor_checks import (FAIL, OK, WARN, DoctorFacts, Finding, Interpreter, Mount, Ownership, Tool,
                                    Workspace, check_all, check_interpreter, check_link_mode, check_login_path,
                                    check_ownership, check_path, check_project_env, check_root_exposure, check_tools,
@@ -673,6 +673,25 @@ def test_gather_path_sources_finds_files_naming_a_directory(tmp_path, monkeypatc
                                        str(home), str(etc / "uv-user.sh"))
     assert found == {str(home / ".pyenv/shims"): [str(home / ".bashrc")],
                      "/usr/local/python/current/bin": [str(etc / "00-restore-env.sh")]}
+
+
+def test_the_install_record_is_read_or_said_to_be_missing_or_unreadable(tmp_path, monkeypatch):
+    monkeypatch.setattr(privilege, "sudo_works", lambda: False)
+    (tmp_path / "root").mkdir()
+    record = tmp_path / "install.json"
+    files = doctor.InstallFiles(str(record), str(tmp_path / "uv-user.sh"), str(tmp_path / "repair.json"))
+
+    def gathered() -> DoctorFacts:
+        return doctor.gather(str(tmp_path / "root"), {"PATH": str(tmp_path)}, [], files, login_shell=False)
+
+    assert (gathered().record, gathered().record_problem) == ({}, "{} is missing".format(record))
+    for text in (b"[]", b"{", b'{"username": "\xff"}'):
+        record.write_bytes(text)
+        assert (gathered().record, gathered().record_problem) == ({}, "{} is unreadable".format(record))
+    record.write_text(json.dumps({"username": "nobody-here", "uv_version": "0.9.30"}))
+    facts = gathered()
+    assert (facts.record["uv_version"], facts.record_problem) == ("0.9.30", "")
+    assert facts.login_python is None and facts.profile_script is False
 
 
 def test_login_python_reads_python_and_path_from_a_login_bash(tmp_path):

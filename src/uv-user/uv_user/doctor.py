@@ -31,7 +31,7 @@ from .doctor_checks import (FAIL, SCAN_SECONDS, VARIABLES, DoctorFacts, Interpre
                             check_all, is_python_of, markers, mount_at, parse_mountinfo, project_env, pyvenv_home,
                             render, summary, tool_dirs)
 from .errors import UvUserError
-from .facts import uv_version
+from .facts import load_record, uv_version
 from .paths import is_within, normalize
 from .text import shown
 
@@ -280,15 +280,9 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str], files: Opt
         facts.user = pwd.getpwuid(facts.uid).pw_name
     except KeyError:
         facts.user = str(facts.uid)
-    text = _read(files.record)
-    try:
-        record = json.loads(text) if text is not None else None
-    except ValueError:
-        record = None
-    if isinstance(record, dict):
-        facts.record = record
-    else:
-        facts.record_problem = "{} is {}".format(files.record, "missing" if text is None else "unreadable")
+    facts.record, why = load_record(files.record)
+    if why:
+        facts.record_problem = "{} is {}".format(shown(files.record), why)
     facts.ownership = gather_ownership(root, facts.record)
     gather_repair_state(facts.ownership, files.repair_state)
     facts.pid1_uid = pid1_uid()
