@@ -1,13 +1,20 @@
-"""``uv-user doctor``: gather the facts from the system, judge them (doctor_checks), report, and ``--fix``.
+"""``uv-user doctor``: say, one line per check, why uv or python misbehaves here and how to fix it.
 
 Why it exists: everything uv-user guards against (root-owned files, another
 python first on PATH, VIRTUAL_ENV disagreeing with uv, the cache on another
 filesystem, a dangling interpreter link, a missing volume, a stray .venv) reaches
-the user as a puzzling uv or import error far from its cause. This module is the
-only part of the doctor that touches the system: ``gather`` reads everything once
-(writing nothing), then the pure checks of doctor_checks judge those facts. It
-changes nothing, except with ``--fix``, which runs the same ownership repair as
-``uv-user repair`` and checks again.
+the user as a puzzling uv or import error far from its cause.
+
+This module is the doctor's side that touches the system. ``gather`` reads, once,
+everything the checks look at (the variables, PATH and a login shell's PATH, the
+tree's ownership, the install record, the last repair's status file, mounts, the
+environment's interpreter, uv, uv tools, the workspace) and writes nothing; the
+pure checks of doctor_checks judge those facts; ``run`` prints their lines (or
+``--json``). It changes nothing, except with ``--fix``, which runs the same
+ownership repair as ``uv-user repair``, then gathers and checks again. Where it
+looks comes in as arguments (the root, InstallFiles, whether to start a login
+shell: the CLI's hidden options), never from module state, so tests point it at
+a scratch tree.
 """
 
 from __future__ import annotations

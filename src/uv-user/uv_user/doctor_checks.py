@@ -1,9 +1,9 @@
 """What ``uv-user doctor`` concludes: pure checks over gathered facts, and how their verdicts are shown.
 
 Each check is a function of DoctorFacts (built by doctor.gather, or by hand in tests) that
-returns one Finding: a status, a one-line message and, unless ok, a one-line fix. Nothing
-here reads the system or runs anything; summary, markers and render turn findings into the
-lines ``uv-user doctor`` prints.
+returns one Finding: a status, a one-line message, unless ok a one-line fix, and whether
+``--fix`` repairs it. Nothing here reads the system or runs anything; summary, markers and
+render turn findings into the lines ``uv-user doctor`` prints.
 """
 
 from __future__ import annotations
