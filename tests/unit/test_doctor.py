@@ -685,6 +685,7 @@ def test_the_install_record_is_read_or_said_to_be_missing_or_unreadable(tmp_path
         return doctor.gather(str(tmp_path / "root"), {"PATH": str(tmp_path)}, [], files, login_shell=False)
 
     assert (gathered().record, gathered().record_problem) == ({}, "{} is missing".format(record))
+    assert gathered().ownership.problem == "no owner recorded in {}".format(record)
     for text in (b"[]", b"{", b'{"username": "\xff"}'):
         record.write_bytes(text)
         assert (gathered().record, gathered().record_problem) == ({}, "{} is unreadable".format(record))

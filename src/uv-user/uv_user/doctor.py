@@ -151,11 +151,11 @@ def pid1_uid() -> Optional[int]:
 
 
 def gather_ownership(root: str, record: Dict[str, object]) -> Ownership:
-    """Scan like `uv-user repair --dry-run` does, bounded in time."""
+    """Scan like `uv-user repair --dry-run` does, bounded in time, for the owner ``record`` names. When it
+    names nobody: Ownership() (no owner, nothing scanned), which gather explains (it knows where the record is)."""
     name = str(record.get("username", ""))
     if not name:
-        return Ownership(problem="no owner recorded in " + paths.RECORD,
-                         problem_fix="rebuild the container, or as root run `uv-user repair --user NAME`")
+        return Ownership()
     try:
         account = pwd.getpwnam(name)
     except KeyError:
@@ -291,6 +291,9 @@ def gather(root: str, environ: Dict[str, str], workspaces: List[str], files: Opt
     if why:
         facts.record_problem = "{} is {}".format(shown(files.record), why)
     facts.ownership = gather_ownership(root, facts.record)
+    if not facts.ownership.owner:
+        facts.ownership.problem = "no owner recorded in " + shown(files.record)
+        facts.ownership.problem_fix = "rebuild the container, or as root run `uv-user repair --user NAME`"
     gather_repair_state(facts.ownership, files.repair_state)
     facts.pid1_uid = pid1_uid()
     if facts.uid != 0 and (facts.ownership.mismatches or facts.pid1_uid == 0):
