@@ -1,4 +1,5 @@
-"""uv-user doctor: each check's pure logic on hand-built facts, then the command on a tmp tree."""
+"""uv-user doctor: each check's pure logic (doctor_checks) on hand-built facts, gathering (doctor) on real
+files, then the command on a tmp tree."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from typing import Dict, List
 
 import pytest
 
-from uv_user import doctor
-from uv_user.doctor import (FAIL, OK, WARN, DoctorFacts, Interpreter, Mount, Ownership, Workspace, check_all,
-                            check_interpreter, check_link_mode, check_login_path, check_ownership, check_path,
-                            check_project_env, check_uv, check_virtual_env, check_volume, check_workspace)
+from uv_user import doctor, privilege, repair
+from uv_user.doctor_checks import (FAIL, OK, WARN, DoctorFacts, Finding, Interpreter, Mount, Ownership, Tool,
+                                   Workspace, check_all, check_interpreter, check_link_mode, check_login_path,
+                                   check_ownership, check_path, check_project_env, check_root_exposure, check_tools,
+                                   check_uv, check_virtual_env, check_volume, check_workspace, markers, mount_at,
+                                   parse_mountinfo, pyvenv_home, render, summary)
+from uv_user.errors import UvUserError
 
 FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 ENV = "/opt/uv-user/venv"
@@ -78,7 +82,7 @@ def test_a_healthy_container_passes_every_check():
     assert [(f.check, f.status) for f in findings if f.status != OK] == []
     assert [f.check for f in findings] == ["env", "VIRTUAL_ENV", "PATH", "login PATH", "ownership", "link mode",
                                            "interpreter", "uv", "volume", "workspace", "tools", "security"]
-    assert doctor.summary(findings) == "uv-user: doctor: no problems"
+    assert summary(findings) == "uv-user: doctor: no problems"
 
 
 def test_every_finding_is_one_line_with_a_fix_unless_ok():
@@ -244,31 +248,31 @@ def test_login_shell_without_the_profile_script_says_rebuild():
 
 
 def test_tools_on_the_volume_and_on_path_are_listed():
-    facts = healthy(tools=[doctor.Tool("ruff", "/usr/bin/python3.11", True, "3.11", "3.11"),
-                           doctor.Tool("pycowsay", "/usr/bin/python3.11", True, "3.11", "3.11")])
-    finding = doctor.check_tools(facts)
+    facts = healthy(tools=[Tool("ruff", "/usr/bin/python3.11", True, "3.11", "3.11"),
+                           Tool("pycowsay", "/usr/bin/python3.11", True, "3.11", "3.11")])
+    finding = check_tools(facts)
     assert finding.status == OK
     assert finding.message == "2 uv tools in /opt/uv-user/tools, commands on PATH: ruff, pycowsay"
 
 
 def test_no_tools_yet_is_fine():
-    assert doctor.check_tools(healthy()).status == OK
+    assert check_tools(healthy()).status == OK
 
 
 def test_the_tool_bin_missing_from_path_is_a_warning_with_the_export():
     facts = healthy()
     facts.env["PATH"] = ENV + "/bin:/usr/bin:/bin"
-    finding = doctor.check_tools(facts)
+    finding = check_tools(facts)
     assert finding.status == WARN and "/opt/uv-user/bin (where `uv tool install` puts commands)" in finding.message
     assert finding.fix.startswith("export PATH=/opt/uv-user/bin:$PATH")
 
 
 def test_tools_broken_by_a_new_base_image_are_named_with_the_commands_that_fix_them():
     """bookworm (3.11) -> trixie (3.13) with the volume kept: /usr/bin/python3 is another version now."""
-    facts = healthy(tools=[doctor.Tool("pycowsay", "/usr/bin/python3.13", True, "3.11", "3.13"),
-                           doctor.Tool("ruff", "/usr/local/bin/python3.12", False, "3.12", "", options=True),
-                           doctor.Tool("ok", "/usr/bin/python3.13", True, "3.13", "3.13")])
-    finding = doctor.check_tools(facts)
+    facts = healthy(tools=[Tool("pycowsay", "/usr/bin/python3.13", True, "3.11", "3.13"),
+                           Tool("ruff", "/usr/local/bin/python3.12", False, "3.12", "", options=True),
+                           Tool("ok", "/usr/bin/python3.13", True, "3.13", "3.13")])
+    finding = check_tools(facts)
     assert finding.status == WARN
     assert finding.message == ("2 of 3 uv tools no longer run: pycowsay (made with Python 3.11, its python is now "
                                "3.13), ruff (its python /usr/local/bin/python3.12 is gone)")
@@ -304,7 +308,7 @@ def test_gather_tools_reads_receipts_and_links_without_running_anything(tmp_path
 
 
 def test_a_dev_user_without_sudo_in_a_root_container_is_warned_where_root_shells_look():
-    finding = doctor.check_root_exposure(healthy(pid1_uid=0, can_sudo=False))
+    finding = check_root_exposure(healthy(pid1_uid=0, can_sudo=False))
     assert finding.status == WARN
     assert "has no sudo" in finding.message and "/opt/uv-user/venv/bin" in finding.message
     assert "-e PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in finding.fix
@@ -317,12 +321,12 @@ def test_a_dev_user_without_sudo_in_a_root_container_is_warned_where_root_shells
     {"pid1_uid": None, "can_sudo": False},  # unknown
 ])
 def test_no_security_warning_where_it_does_not_matter(overrides):
-    assert doctor.check_root_exposure(healthy(**overrides)).status == OK
+    assert check_root_exposure(healthy(**overrides)).status == OK
 
 
 def test_root_with_the_dev_users_bin_on_path_is_warned():
     facts = healthy(uid=0, user="root")
-    finding = doctor.check_root_exposure(facts)
+    finding = check_root_exposure(facts)
     assert finding.status == WARN
     assert finding.message.startswith("you are root and PATH starts with /opt/uv-user/venv/bin, which vscode can")
     assert "`uv-user sync` runs uv as vscode" in finding.fix and "-e PATH=" in finding.fix
@@ -330,10 +334,10 @@ def test_root_with_the_dev_users_bin_on_path_is_warned():
 
 def test_root_with_its_own_env_or_a_clean_path_is_fine():
     own = healthy(uid=0, user="root", ownership=Ownership(owner="root", uid=0, gid=0, scanned=3))
-    assert doctor.check_root_exposure(own).status == OK
+    assert check_root_exposure(own).status == OK
     clean = healthy(uid=0, user="root")
     clean.env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-    assert doctor.check_root_exposure(clean).status == OK
+    assert check_root_exposure(clean).status == OK
 
 
 def test_a_uv_root_did_not_run_is_a_warning_not_a_failure():
@@ -356,6 +360,7 @@ def test_mismatches_fail_with_the_count_and_first_examples():
     assert finding.message.startswith("7 entries under /opt/uv-user are not owned by vscode (1000:1000), e.g. ")
     assert "/opt/uv-user/venv/f0 (0:0), /opt/uv-user/venv/f1 (0:0), /opt/uv-user/venv/f2 (0:0)" in finding.message
     assert "uv-user doctor --fix" in finding.fix and "sudo -n" in finding.fix
+    assert finding.repairable
 
 
 def test_one_mismatch_reads_in_the_singular():
@@ -366,11 +371,13 @@ def test_without_sudo_the_fix_says_what_to_run_as_root():
     finding = check_ownership(mismatched(2, can_sudo=False))
     assert "vscode has no sudo" in finding.fix
     assert "docker exec -u root <container> uv-user repair" in finding.fix
+    assert not finding.repairable  # --fix would need sudo
 
 
 def test_as_root_the_fix_is_the_repair_itself():
     finding = check_ownership(mismatched(2, uid=0, user="root"))
     assert finding.fix == "run `uv-user doctor --fix` (or `uv-user repair`)"
+    assert finding.repairable
 
 
 def test_a_tree_that_cannot_be_scanned_fails_with_its_own_fix():
@@ -386,6 +393,29 @@ def test_an_unfinished_scan_is_a_warning():
     finding = check_ownership(facts)
     assert finding.status == WARN and "50000 entries" in finding.message
     assert "uv-user repair --dry-run" in finding.fix
+
+
+def test_entries_the_scan_could_not_read_are_a_warning_naming_the_first():
+    own = Ownership(owner="vscode", uid=1000, gid=1000, scanned=812, unreadable=2,
+                    unreadable_example="/opt/uv-user/venv/secret: Permission denied")
+    finding = check_ownership(healthy(ownership=own))
+    assert finding.status == WARN
+    assert finding.message == ("checked 812 entries under /opt/uv-user, all owned by vscode (1000:1000), but 2 could "
+                               "not be read, e.g. /opt/uv-user/venv/secret: Permission denied")
+    assert finding.fix.startswith("as root, `uv-user repair --dry-run` checks them too")
+    assert check_ownership(healthy(ownership=own, uid=0, user="root")).fix == \
+        "run `uv-user repair --dry-run` to check them again"
+
+
+def test_the_scan_is_summarised_with_every_error_counted(monkeypatch):
+    report = repair.Report("/opt/uv-user", 0, 0, scanned=40, mismatched=5, error_count=25,
+                           errors=["/opt/uv-user/a\\n: Permission denied"] + ["x: y"] * 19,
+                           mismatches=[repair.Mismatch("/opt/uv-user/f{}".format(i), 0, 0) for i in range(5)])
+    monkeypatch.setattr(repair, "scan", lambda *args: report)
+    own = doctor.gather_ownership("/opt/uv-user", {"username": pwd.getpwuid(os.geteuid()).pw_name})
+    assert (own.scanned, own.mismatches, own.unreadable) == (40, 5, 25)
+    assert own.unreadable_example == "/opt/uv-user/a\\n: Permission denied"
+    assert own.examples == ["/opt/uv-user/f0 (0:0)", "/opt/uv-user/f1 (0:0)", "/opt/uv-user/f2 (0:0)"]
 
 
 def test_working_as_another_user_than_the_owner_is_a_warning():
@@ -505,18 +535,18 @@ garbage line
 
 
 def test_mountinfo_is_parsed_with_escapes_and_the_last_mount_wins():
-    mounts = doctor.parse_mountinfo(MOUNTINFO)
+    mounts = parse_mountinfo(MOUNTINFO)
     assert len(mounts) == 4
     assert mounts[2].mount_point == "/workspaces/my project"
-    assert doctor.mount_at(mounts, "/opt/uv-user/") == Mount("/opt/uv-user", "tmpfs", "tmpfs")
-    assert doctor.mount_at(mounts[:2], "/opt/uv-user").fstype == "ext4"
-    assert doctor.mount_at(mounts, "/opt") is None
+    assert mount_at(mounts, "/opt/uv-user/") == Mount("/opt/uv-user", "tmpfs", "tmpfs")
+    assert mount_at(mounts[:2], "/opt/uv-user").fstype == "ext4"
+    assert mount_at(mounts, "/opt") is None
 
 
 def test_pyvenv_home_is_read_from_the_cfg_text():
-    assert doctor.pyvenv_home("home = /usr/local/bin\nversion_info = 3.12.1\n") == "/usr/local/bin"
-    assert doctor.pyvenv_home("HOME=/usr/bin") == "/usr/bin"
-    assert doctor.pyvenv_home("version = 3.8\n") == ""
+    assert pyvenv_home("home = /usr/local/bin\nversion_info = 3.12.1\n") == "/usr/local/bin"
+    assert pyvenv_home("HOME=/usr/bin") == "/usr/bin"
+    assert pyvenv_home("version = 3.8\n") == ""
 
 
 # ----------------------------------------------------------------------------- stray .venv
@@ -547,7 +577,7 @@ def test_every_stray_venv_is_named():
 
 def test_a_single_failure_summary_names_the_problem_and_its_fix():
     findings = check_all(healthy(python_on_path="/usr/bin/python"))
-    line = doctor.summary(findings)
+    line = summary(findings)
     assert line.startswith("uv-user: PATH: `python` on PATH is /usr/bin/python")
     assert "; fix: " in line and "`export PATH=/opt/uv-user/venv/bin:$PATH`" in line
     assert "\n" not in line
@@ -555,26 +585,33 @@ def test_a_single_failure_summary_names_the_problem_and_its_fix():
 
 def test_several_failures_are_listed_and_fix_is_offered_only_when_it_helps():
     findings = check_all(mismatched(3, python_on_path="", can_sudo=True))
-    line = doctor.summary(findings)
+    line = summary(findings)
     assert line.startswith("uv-user: 2 checks failed (PATH, ownership)")
     assert "`uv-user doctor --fix` repairs ownership" in line
-    no_repair = doctor.summary(check_all(healthy(python_on_path="", uv_path="")))
+    no_repair = summary(check_all(healthy(python_on_path="", uv_path="")))
     assert "doctor --fix" not in no_repair
 
 
+def test_the_summary_offers_fix_for_repairable_findings_whatever_their_text():
+    said_only = [Finding("a", FAIL, "broken", "run `uv-user doctor --fix`"), Finding("b", FAIL, "broken", "x")]
+    assert "doctor --fix" not in summary(said_only)
+    flagged = [Finding("a", FAIL, "broken", "x", repairable=True), Finding("b", FAIL, "broken", "x")]
+    assert summary(flagged).endswith("apply each fix shown above (`uv-user doctor --fix` repairs ownership)")
+
+
 def test_warnings_alone_pass_and_are_counted():
-    line = doctor.summary(check_all(healthy(mount=None, workspaces=[Workspace("/w", "dir")])))
+    line = summary(check_all(healthy(mount=None, workspaces=[Workspace("/w", "dir")])))
     assert line == "uv-user: doctor: no problems (2 warnings: volume, workspace)"
 
 
 def test_markers_fall_back_to_ascii():
-    assert doctor.markers("utf-8")[OK] == "\u2713"
-    assert doctor.markers("ascii") == {OK: "ok", WARN: "!!", FAIL: "XX"}
-    assert doctor.markers(None) == doctor.markers("ascii")
+    assert markers("utf-8")[OK] == "\u2713"
+    assert markers("ascii") == {OK: "ok", WARN: "!!", FAIL: "XX"}
+    assert markers(None) == markers("ascii")
 
 
 def test_render_prints_fix_lines_only_for_problems():
-    lines = doctor.render(check_all(healthy(python_on_path="/usr/bin/python")), doctor.markers("ascii"))
+    lines = render(check_all(healthy(python_on_path="/usr/bin/python")), markers("ascii"))
     assert lines[2].startswith("XX PATH: ")
     assert lines[3].startswith("    fix: ") and "export PATH=" in lines[3]
     assert sum(1 for line in lines if "fix:" in line) == 1
@@ -630,11 +667,32 @@ def test_gather_path_sources_finds_files_naming_a_directory(tmp_path, monkeypatc
     etc = tmp_path / "etc"
     etc.mkdir()
     (etc / "00-restore-env.sh").write_text("export PATH=/usr/local/python/current/bin:$PATH\n")
+    (etc / "uv-user.sh").write_text("export PATH=/opt/uv-user/venv/bin:/usr/local/python/current/bin:$PATH\n")
     monkeypatch.setattr(doctor, "PROFILE_FILES", (str(etc / "*.sh"), "~/.profile", "~/.bashrc"))
     found = doctor.gather_path_sources([str(home / ".pyenv/shims"), "/usr/local/python/current/bin", "/srv"],
-                                       str(home))
+                                       str(home), str(etc / "uv-user.sh"))
     assert found == {str(home / ".pyenv/shims"): [str(home / ".bashrc")],
                      "/usr/local/python/current/bin": [str(etc / "00-restore-env.sh")]}
+
+
+def test_the_install_record_is_read_or_said_to_be_missing_or_unreadable(tmp_path, monkeypatch):
+    monkeypatch.setattr(privilege, "sudo_works", lambda: False)
+    (tmp_path / "root").mkdir()
+    record = tmp_path / "install.json"
+    files = doctor.InstallFiles(str(record), str(tmp_path / "uv-user.sh"), str(tmp_path / "repair.json"))
+
+    def gathered() -> DoctorFacts:
+        return doctor.gather(str(tmp_path / "root"), {"PATH": str(tmp_path)}, [], files, login_shell=False)
+
+    assert (gathered().record, gathered().record_problem) == ({}, "{} is missing".format(record))
+    assert gathered().ownership.problem == "no owner recorded in {}".format(record)
+    for text in (b"[]", b"{", b'{"username": "\xff"}'):
+        record.write_bytes(text)
+        assert (gathered().record, gathered().record_problem) == ({}, "{} is unreadable".format(record))
+    record.write_text(json.dumps({"username": "nobody-here", "uv_version": "0.9.30"}))
+    facts = gathered()
+    assert (facts.record["uv_version"], facts.record_problem) == ("0.9.30", "")
+    assert facts.login_python is None and facts.profile_script is False
 
 
 def test_login_python_reads_python_and_path_from_a_login_bash(tmp_path):
@@ -659,7 +717,8 @@ def test_nearest_dev_uses_the_closest_existing_parent(tmp_path):
 
 
 def make_tree(tmp_path: Path, fake_uv) -> Dict[str, object]:
-    """/…/root with a working venv (linked to this python), a record naming the current user, a workspace."""
+    """/…/root with a working venv (linked to this python), a record naming the current user, a profile
+    script, a place for the repair's status file, a workspace."""
     root = tmp_path / "root"
     env = root / "venv"
     (env / "bin").mkdir(parents=True)
@@ -670,25 +729,27 @@ def make_tree(tmp_path: Path, fake_uv) -> Dict[str, object]:
     record = tmp_path / "install.json"
     record.write_text(json.dumps({"username": pwd.getpwuid(os.geteuid()).pw_name, "uv_version": "0.9.30",
                                   "uv": str(fake_uv.path), "options": {"version": "latest"}}))
+    profile = tmp_path / "profile.d" / "uv-user.sh"
+    profile.parent.mkdir()
+    profile.write_text("")
     workspace = tmp_path / "ws"
     workspace.mkdir()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
     environ.update(UV_PROJECT_ENVIRONMENT=str(env), VIRTUAL_ENV=str(env), UV_CACHE_DIR=str(root / "cache"),
                    UV_TOOL_DIR=str(root / "tools"), UV_TOOL_BIN_DIR=str(root / "bin"),
                    PATH=os.pathsep.join([str(env / "bin"), str(root / "bin"), str(fake_uv.bin_dir), "/usr/bin", "/bin"]))
-    return {"root": root, "env": env, "record": record, "workspace": workspace, "environ": environ}
+    return {"root": root, "env": env, "record": record, "profile": profile, "workspace": workspace,
+            "state": tmp_path / "state" / "repair.json", "environ": environ}
 
 
 def run_doctor(tree: Dict[str, object], *extra: str) -> subprocess.CompletedProcess:
-    """cli.main(["doctor", ...]) with the record and login shell pointed at the tree (no /opt, no bash -l)."""
-    prelude = ("import os\nfrom uv_user import doctor, paths\npaths.RECORD = {!r}\npaths.PROFILE_SCRIPT = {!r}\n"
-               "paths.REPAIR_STATE = os.environ['UVUSER_TEST_REPAIR_STATE']\n"
-               "doctor.login_python = lambda env: None".format(str(tree["record"]), str(tree["record"])))
-    args: List[str] = ["doctor", "--root", str(tree["root"]), "--workspace", str(tree["workspace"])] + list(extra)
-    code = "import sys; sys.path.insert(0, {!r})\n{}\nfrom uv_user.cli import main\nsys.exit(main({!r}))".format(
-        str(FEATURE_DIR), prelude, args)
-    return subprocess.run([sys.executable, "-c", code], env=tree["environ"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    """`uv-user doctor` with the hidden options pointing it at the tree (no /opt, no /usr/local/share, no
+    /var/lib) and no login shell (no bash -l)."""
+    args: List[str] = ["doctor", "--root", str(tree["root"]), "--record", str(tree["record"]), "--profile-script",
+                       str(tree["profile"]), "--state", str(tree["state"]), "--no-login-shell",
+                       "--workspace", str(tree["workspace"])] + list(extra)
+    return subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py")] + args, env=tree["environ"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
 
 
 def test_doctor_on_a_healthy_tree_exits_0(tmp_path, fake_uv):
@@ -783,7 +844,7 @@ def hostile_facts() -> List[DoctorFacts]:
 @pytest.mark.parametrize("facts", hostile_facts())
 def test_hostile_values_are_shown_escaped_on_one_printable_line(facts):
     findings = [f for f in check_all(facts) if f.check != "ownership"]  # repair's own, rewritten elsewhere
-    for line in doctor.render(findings, doctor.markers("ascii")) + [doctor.summary(findings)]:
+    for line in render(findings, markers("ascii")) + [summary(findings)]:
         assert line.isascii() and line.isprintable(), line
     assert any("\\nuv-user: doctor: no problems\\x1b[2J\\xff" in f.message + f.fix for f in findings)
 
@@ -806,6 +867,26 @@ def test_a_user_named_at_build_who_never_appeared_is_explained():
     assert 'common-utils with "username": "no-such-user"' in own.problem_fix
     vanished = doctor.gather_ownership("/nonexistent-root", {"username": "no-such-user"})
     assert vanished.problem == "user no-such-user recorded at install no longer exists"
+
+
+def test_a_tree_the_scan_refuses_is_explained_by_the_errors_own_parts(tmp_path, monkeypatch):
+    me = {"username": pwd.getpwuid(os.geteuid()).pw_name}
+    os.symlink("/etc", str(tmp_path / "root"))
+    own = doctor.gather_ownership(str(tmp_path / "root"), me)
+    assert own.problem.startswith("{} is a symlink (to /etc)".format(tmp_path / "root"))
+    assert "remove it and rebuild" in own.problem + own.problem_fix and own.mismatches == 0
+
+    refused = UvUserError("/opt/uv-user is a symlink (to /etc); remove it and rebuild")
+    refused.what, refused.fix = "/opt/uv-user is a symlink (to /etc)", "remove it and rebuild"
+    unexplained = UvUserError("/opt/uv-user changed while it was being opened")
+    for error, problem, fix in ((refused, refused.what, refused.fix),
+                                (unexplained, str(unexplained), "rebuild the container")):
+        def scan(*args: object, error: UvUserError = error) -> None:
+            raise error
+
+        monkeypatch.setattr(repair, "scan", scan)
+        own = doctor.gather_ownership("/opt/uv-user", me)
+        assert (own.problem, own.problem_fix) == (problem, fix)
 
 
 # ----------------------------------------------------------------------------- the last repair, from its status file
@@ -850,24 +931,24 @@ def test_the_status_file_is_read_and_a_dead_pid_means_stopped(tmp_path):
         for pid, expected in ((alive.pid, "running"), (2 ** 22 + 1, "stopped")):
             state.write_text(json.dumps({"version": 1, "state": "continuing", "pid": 1, "background_pid": pid,
                                          "started": 123.0, "errors": ["x\ny"]}))
-            own = doctor.Ownership()
+            own = Ownership()
             doctor.gather_repair_state(own, str(state))
             assert (own.repair_state, own.repair_pid, own.repair_started) == (expected, pid, 123.0)
             assert own.repair_note == "x\\ny"
         state.write_text(json.dumps({"version": 1, "state": "running", "pid": alive.pid}))
         alive.kill()  # killed before it finished, and not reaped (as under a PID 1 that never reaps)
         time.sleep(0.2)
-        own = doctor.Ownership()
+        own = Ownership()
         doctor.gather_repair_state(own, str(state))
         assert (own.repair_state, own.repair_pid) == ("stopped", alive.pid)
     finally:
         alive.kill()
         alive.wait()
     state.write_text(json.dumps({"version": 1, "state": "complete", "pid": 5}))
-    own = doctor.Ownership()
+    own = Ownership()
     doctor.gather_repair_state(own, str(state))
     assert (own.repair_state, own.repair_pid) == ("complete", 0)
     state.write_text("not json")
-    own = doctor.Ownership()
+    own = Ownership()
     doctor.gather_repair_state(own, str(state))
     assert own.repair_state == ""

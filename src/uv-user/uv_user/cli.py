@@ -145,7 +145,13 @@ def parser() -> argparse.ArgumentParser:
     doc.add_argument("--json", action="store_true", help="print the findings and the facts behind them as JSON")
     doc.add_argument("--workspace", default="", help="folder to check for a stray .venv (default: "
                      "$CONTAINER_WORKSPACE_FOLDER or the current directory, and its uv project)")
+    # Where to look, for tests: the tree, the install record, the profile script, the repair's status
+    # file; --no-login-shell skips the `bash -l` that reads a login shell's PATH.
     doc.add_argument("--root", default=paths.ROOT, help=argparse.SUPPRESS)
+    doc.add_argument("--record", default=paths.RECORD, help=argparse.SUPPRESS)
+    doc.add_argument("--profile-script", default=paths.PROFILE_SCRIPT, help=argparse.SUPPRESS)
+    doc.add_argument("--state", default=paths.REPAIR_STATE, help=argparse.SUPPRESS)
+    doc.add_argument("--no-login-shell", dest="login_shell", action="store_false", help=argparse.SUPPRESS)
     doc.set_defaults(func=cmd_doctor)
     syn = sub.add_parser("sync", help="sync the workspace's project into the environment (autoSync)")
     syn.add_argument("--workspace", default="", help="project folder (default: the current directory)")

@@ -107,11 +107,20 @@ def _read(path: str) -> str:
 
 def read_record() -> Dict[str, object]:
     """The install record (who owns the tree, which uv, the options), or {} when absent or unreadable."""
+    return load_record(paths.RECORD)[0]
+
+
+def load_record(path: str) -> Tuple[Dict[str, object], str]:
+    """The install record at ``path`` and "", or {} and why there is none: "missing", or "unreadable"
+    (it cannot be read, or is not UTF-8 JSON holding an object)."""
     try:
-        data = json.loads(_read(paths.RECORD) or "{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read().decode("utf-8"))
+    except FileNotFoundError:
+        return {}, "missing"
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        return {}, "unreadable"
+    return (data, "") if isinstance(data, dict) else ({}, "unreadable")
 
 
 def gather(env: Dict[str, str]) -> Facts:
