@@ -16,10 +16,16 @@ from .docker import REPO, sh
 TARGETS: List[Tuple[Tuple[str, str], str, float, str]] = [
     (("start", "feature_over_bare"), "<=", 1.15, "container start with the feature / bare start"),
     (("repair", "repair_mismatched_s"), "<", 1.0, "uv-user repair of every entry, seconds"),
+    (("repair", "repair_over_chown_r"), "<=", 2.0, "uv-user repair of every entry / chown -R of the same tree"),
     (("sync", "feature_over_fastest_warm"), "<=", 1.05, "warm uv sync, feature layout / fastest layout"),
     (("sync", "pip_user_over_feature_warm"), ">=", 5.0, "warm pip install --user / warm feature uv sync"),
     (("install", "size_delta_mb"), "<", 60.0, "image size added by the feature, MB"),
 ]
+
+
+# Targets stated for a tree of at least this many entries (issue #13: 30k): a smaller tree (--quick)
+# measures mostly the interpreter's start, so the target is not checked there.
+AT_SCALE = {("repair", "repair_over_chown_r"): 30000}
 
 
 def machine() -> Dict[str, object]:
@@ -48,7 +54,7 @@ def check_targets(results: Dict[str, dict]) -> List[Dict[str, object]]:
     checked = []
     for (section, key), op, bound, what in TARGETS:
         value = results.get(section, {}).get(key)
-        if value is None:
+        if value is None or results[section].get("entries", 0) < AT_SCALE.get((section, key), 0):
             continue
         met = {"<=": value <= bound, "<": value < bound, ">=": value >= bound}[op]
         checked.append({"what": what, "key": section + "." + key, "value": value, "target": "{} {}".format(op, bound),
@@ -86,7 +92,11 @@ def markdown(results: Dict[str, dict]) -> str:
                 "| `chown -R` of the already-right tree (naive, every start) | {} |".format(
                     _s(repair["chown_r_noop_s"])),
                 "| `chown -R` to another uid (how the mismatch was made) | {} |".format(
-                    _s(repair["chown_r_to_other_s"])), ""]
+                    _s(repair["chown_r_to_other_s"]))]
+        if "repair_over_chown_r" in repair:
+            out.append("| repair of every entry / `chown -R` of every entry (alternately, same tree) "
+                       "| {:.2f}× |".format(repair["repair_over_chown_r"]))
+        out.append("")
     if sync:
         cold = sync.get("cold_s", {})
         out += ["## `uv sync` of {packages} locked packages into a fresh environment "
@@ -153,7 +163,8 @@ def chart(results: Dict[str, dict], path: Path) -> Optional[str]:
          ["1.00×", "{:.2f}×".format(start["feature_over_bare"]), "{:.2f}×".format(start["naive_over_bare"])], 1)
     repair_rows = [("uv-user repair (all mismatched)", repair["repair_mismatched_s"]),
                    ("uv-user repair (nothing to do)", repair["repair_noop_s"]),
-                   ("chown -R (already right)", repair["chown_r_noop_s"])]
+                   ("chown -R (already right)", repair["chown_r_noop_s"]),
+                   ("chown -R (every entry changed)", repair["chown_r_to_other_s"])]
     bars(axes[0][1], [r[0] for r in repair_rows], [r[1] for r in repair_rows],
          "repair inside the container, {:,} entries".format(repair["entries"]),
          ["{:.0f} ms".format(r[1] * 1000) for r in repair_rows])

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.docker
 
 EXPECTED = {
     "start": ("entries", "bare_s", "feature_s", "naive_chown_s", "feature_over_bare", "naive_over_bare"),
-    "repair": ("entries", "repair_mismatched_s", "repair_noop_s", "chown_r_noop_s", "chown_r_to_other_s"),
+    "repair": ("entries", "repair_mismatched_s", "repair_noop_s", "chown_r_noop_s", "chown_r_to_other_s",
+               "repair_over_chown_r"),
     "sync": ("packages", "feature_over_fastest_warm"),
     "install": ("build_uncached_s", "build_cached_s", "build_without_feature_s", "base_size_mb",
                 "feature_size_mb", "size_delta_mb"),
