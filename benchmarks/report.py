@@ -67,7 +67,8 @@ def _s(value: float) -> str:
 
 
 def markdown(results: Dict[str, dict]) -> str:
-    m, start, repair, sync, install = (results.get(k, {}) for k in ("machine", "start", "repair", "sync", "install"))
+    m, start, repair, sync, install, rebuild = (results.get(k, {}) for k in (
+        "machine", "start", "repair", "sync", "install", "rebuild"))
     out = ["# uv-user benchmarks ({})".format(results["mode"]), "",
            "{date}; {nproc} cores ({cpu}), {memory_gib} GiB, kernel {kernel}, Docker {docker} ({storage_driver}); "
            "uv-user at {commit}. Medians; every ratio compares runs interleaved in this one run.".format(**m), ""]
@@ -112,6 +113,18 @@ def markdown(results: Dict[str, dict]) -> str:
             out.append("| {} | {} | {:.2f} | {} | {} | {} |".format(
                 title, _s(sync["warm_s"][name]), sync["warm_over_feature"][name],
                 "{:.0f} ms".format(step * 1000) if step is not None else "–", cold_cells, warned))
+        out.append("")
+    if rebuild:
+        out += ["## Rebuild with what is kept → the locked packages import (median of {} interleaved "
+                "rebuilds)".format(rebuild["rounds"]), "",
+                "From `devcontainer up --remove-existing-container` until `python -c 'import ...'` succeeds as "
+                "the remote user; baselines defined in benchmarks/rebuild.py.", "",
+                "| variant | ready | × feature | of which `devcontainer up` | sync installed | received |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for name, title in rebuild["variants"].items():
+            out.append("| {} | {} | {:.2f} | {} | {} | {:.1f} MB |".format(
+                title, _s(rebuild["ready_s"][name]), rebuild["over_feature"][name], _s(rebuild["up_s"][name]),
+                "/".join(str(n) for n in rebuild["installed_per_rebuild"][name]), rebuild["received_mb"][name]))
         out.append("")
     if install:
         out += ["## Install cost (`devcontainer build` of examples/basic; median of {reps})".format(**install), "",
