@@ -3,7 +3,8 @@
 Builds examples/basic with the local feature through the pinned devcontainers CLI, then measures,
 in real containers and side by side in this one run: install cost, container start cost and
 ownership repair, `uv sync` speed in four layouts, and dev container rebuilds (devcontainer up) until
-the locked project imports, with uv-user and without. Prints the table, writes results.json,
+the locked project imports, with uv-user and without, and a uv tool kept or installed again after
+each of them. Prints the table, writes results.json,
 results.md and chart.png (chart only with matplotlib: `sudo bash benchmarks/run.sh` provides it)
 to --out, and removes every container, volume and image it made.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from harness import provision
 from harness.common import ProvisionError, command_env
 
-from . import install_cost, rebuild, report, start_cost, sync_speed
+from . import install_cost, rebuild, report, start_cost, sync_speed, tool_reinstall
 from .docker import HERE, BenchError, Session, sh
 
 
@@ -95,10 +96,13 @@ def main(argv=None) -> int:
         log("sync speed: {} ({} warm, {} cold each)".format(", ".join(args.layouts), args.reps, args.cold_reps))
         results["sync"] = sync_speed.run(session, sync_image, workdir / "sync", args.reps, args.cold_reps,
                                          args.layouts)
-        log("rebuild: {} ({} interleaved rebuilds each)".format(", ".join(args.rebuild_variants),
-                                                                 args.rebuild_reps))
+        log("rebuild: {} ({} interleaved rebuilds each), then {} kept vs reinstalled".format(
+            ", ".join(args.rebuild_variants), args.rebuild_reps, tool_reinstall.PIN))
+        tools = tool_reinstall.Probes()
         results["rebuild"] = rebuild.run(session, cli, base, feature, workdir / "rebuild", args.rebuild_reps,
-                                         args.rebuild_variants)
+                                         args.rebuild_variants, setup={"feature": tools.setup},
+                                         probes={"feature": tools.probe, "recipe": tools.probe})
+        results["tool"] = tools.result()
         results["seconds_total"] = time.monotonic() - started
         results["targets"] = report.check_targets(results)
         written = report.write(results, args.out, draw=not args.no_chart)

@@ -67,8 +67,8 @@ def _s(value: float) -> str:
 
 
 def markdown(results: Dict[str, dict]) -> str:
-    m, start, repair, sync, install, rebuild = (results.get(k, {}) for k in (
-        "machine", "start", "repair", "sync", "install", "rebuild"))
+    m, start, repair, sync, install, rebuild, tool = (results.get(k, {}) for k in (
+        "machine", "start", "repair", "sync", "install", "rebuild", "tool"))
     out = ["# uv-user benchmarks ({})".format(results["mode"]), "",
            "{date}; {nproc} cores ({cpu}), {memory_gib} GiB, kernel {kernel}, Docker {docker} ({storage_driver}); "
            "uv-user at {commit}. Medians; every ratio compares runs interleaved in this one run.".format(**m), ""]
@@ -126,6 +126,15 @@ def markdown(results: Dict[str, dict]) -> str:
                 title, _s(rebuild["ready_s"][name]), rebuild["over_feature"][name], _s(rebuild["up_s"][name]),
                 "/".join(str(n) for n in rebuild["installed_per_rebuild"][name]), rebuild["received_mb"][name]))
         out.append("")
+    if tool:
+        out += ["## A uv tool after a rebuild: kept on the volume, or installed again (`{tool}`; median of {rounds})"
+                .format(**tool), "",
+                "| | seconds |", "| --- | ---: |",
+                "| with the feature: the kept command runs (`{} --version`) | {} |".format(
+                    tool["version"].split()[0], _s(tool["kept_run_s"])),
+                "| without: `uv tool install` with a cold cache, then the same | {} ({:.1f} MB received) |".format(
+                    _s(tool["reinstall_and_run_s"]), tool["reinstall_received_mb"]),
+                "| saved per rebuild | {} ({:.0f}×) |".format(_s(tool["saved_s"]), tool["reinstall_over_kept"]), ""]
     if install:
         out += ["## Install cost (`devcontainer build` of examples/basic; median of {reps})".format(**install), "",
                 "| | value |", "| --- | ---: |",
@@ -152,7 +161,9 @@ def chart(results: Dict[str, dict], path: Path) -> Optional[str]:
     except ImportError:
         return "matplotlib is not installed (benchmarks/run.sh installs it in .venv-bench)"
     start, repair, sync = results["start"], results["repair"], results["sync"]
-    fig, axes = plt.subplots(2, 2, figsize=(12.5, 7.5))
+    rebuild, tool = results.get("rebuild"), results.get("tool")
+    rows = 3 if rebuild and tool else 2
+    fig, axes = plt.subplots(rows, 2, figsize=(12.5, 3.75 * rows))
     fig.suptitle("uv-user benchmarks — {nproc} cores, Docker {docker}, {date}; image +{delta:.0f} MB".format(
         delta=results["install"]["size_delta_mb"], **results["machine"]))
 
@@ -193,6 +204,19 @@ def chart(results: Dict[str, dict], path: Path) -> Optional[str]:
         bars(ax, labels, [sync[key][n] for n in names],
              "sync {} locked packages, {}".format(sync["packages"], title),
              ["{:.2f}×".format(sync[ratio_key][n]) for n in names], log=True)
+    if rows == 3:
+        names = list(rebuild["variants"])
+        labels = ["uv-user (volume kept)" if n == "feature" else rebuild["variants"][n].split(": ", 1)[1]
+                  .replace(" (lost at rebuild)", ", lost").replace(" (kept by the host)", ", kept") for n in names]
+        bars(axes[2][0], labels, [rebuild["ready_s"][n] for n in names],
+             "rebuild until the locked packages import",
+             ["{:.2f}×".format(rebuild["over_feature"][n]) for n in names])
+        bars(axes[2][1], ["uv-user: {} kept".format(tool["version"].split()[0]), "without: uv tool install again"],
+             [tool["kept_run_s"], tool["reinstall_and_run_s"]],
+             "a uv tool after a rebuild ({})".format(tool["version"]),
+             ["{:.0f} ms".format(tool["kept_run_s"] * 1000),
+              "{:.0f} ms ({:.0f}×)".format(tool["reinstall_and_run_s"] * 1000, tool["reinstall_over_kept"])],
+             log=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -27,6 +27,7 @@ EXPECTED = {
     "install": ("build_uncached_s", "build_cached_s", "build_without_feature_s", "base_size_mb",
                 "feature_size_mb", "size_delta_mb"),
     "rebuild": ("ready_s", "up_s", "over_feature", "installed_per_rebuild"),
+    "tool": ("kept_run_s", "reinstall_s", "reinstall_and_run_s", "saved_s", "reinstall_over_kept"),
     "machine": ("nproc", "docker", "date"),
 }
 QUICK_LAYOUTS = ("feature", "workspace", "volume_copy")
@@ -59,7 +60,7 @@ def test_quick_benchmark_writes_every_number(tmp_path: Path) -> None:
                                                       "sync.feature_over_fastest_warm", "install.size_delta_mb"}
     assert "| feature: env + cache on one volume |" in (tmp_path / "results.md").read_text()
     assert "## Targets" in result.stdout
-    assert "## Rebuild with what is kept" in result.stdout
+    assert "## Rebuild with what is kept" in result.stdout and "## A uv tool after a rebuild" in result.stdout
     label = "label=uvuser.bench=" + results["run_id"]
     for kind in ("container", "volume"):
         left = subprocess.run(["docker", kind, "ls", "-q", "--filter", label] + (["-a"] if kind == "container" else []),
