@@ -2,7 +2,9 @@
 
 Builds examples/basic with the local feature through the pinned devcontainers CLI, then measures,
 in real containers and side by side in this one run: install cost, container start cost and
-ownership repair, and `uv sync` speed in four layouts. Prints the table, writes results.json,
+ownership repair, `uv sync` speed in four layouts, and dev container rebuilds (devcontainer up) until
+the locked project imports, with uv-user and without, and a uv tool kept or installed again after
+each of them. Prints the table, writes results.json,
 results.md and chart.png (chart only with matplotlib: `sudo bash benchmarks/run.sh` provides it)
 to --out, and removes every container, volume and image it made.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 from harness import provision
 from harness.common import ProvisionError, command_env
 
-from . import install_cost, report, start_cost, sync_speed
+from . import install_cost, rebuild, report, start_cost, sync_speed, tool_reinstall
 from .docker import HERE, BenchError, Session, sh
 
 
@@ -32,11 +34,13 @@ def parse(argv) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="smoke mode: 1 repetition, 2,000 files, no cold sync, no pip comparison, "
-                             "no alternative entrypoints")
+                             "no alternative entrypoints, no workspace-.venv rebuild variant")
     parser.add_argument("--files", type=int, help="files in the start/repair tree (default 30000; quick 2000)")
     parser.add_argument("--reps", type=int, help="repetitions of starts, repairs and warm syncs (default 9)")
     parser.add_argument("--cold-reps", type=int, help="cold-cache syncs per layout (default 5; quick 0)")
     parser.add_argument("--build-reps", type=int, help="image builds of each kind (default 3; quick 1)")
+    parser.add_argument("--rebuild-reps", type=int, help="interleaved dev container rebuilds per variant "
+                                                         "(default 5; quick 1)")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where results go (default: %(default)s)")
     parser.add_argument("--no-chart", action="store_true", help="skip chart.png")
     args = parser.parse_args(argv)
@@ -45,7 +49,9 @@ def parse(argv) -> argparse.Namespace:
     args.reps = args.reps or (1 if quick else 9)
     args.cold_reps = args.cold_reps if args.cold_reps is not None else (0 if quick else 5)
     args.build_reps = args.build_reps or (1 if quick else 3)
+    args.rebuild_reps = args.rebuild_reps or (1 if quick else 5)
     args.layouts = sync_speed.QUICK_LAYOUTS if quick else tuple(sync_speed.LAYOUTS)
+    args.rebuild_variants = rebuild.QUICK_VARIANTS if quick else tuple(rebuild.VARIANTS)
     return args
 
 
@@ -72,7 +78,8 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="uv-user-bench-"))
     results = {"mode": "quick" if args.quick else "full", "run_id": session.run_id,
                "params": {"files": args.files, "reps": args.reps, "cold_reps": args.cold_reps,
-                          "build_reps": args.build_reps, "layouts": list(args.layouts)}}
+                          "build_reps": args.build_reps, "layouts": list(args.layouts),
+                          "rebuild_reps": args.rebuild_reps, "rebuild_variants": list(args.rebuild_variants)}}
     try:
         log("run {}: machine".format(session.run_id))
         results["machine"] = report.machine()
@@ -89,6 +96,13 @@ def main(argv=None) -> int:
         log("sync speed: {} ({} warm, {} cold each)".format(", ".join(args.layouts), args.reps, args.cold_reps))
         results["sync"] = sync_speed.run(session, sync_image, workdir / "sync", args.reps, args.cold_reps,
                                          args.layouts)
+        log("rebuild: {} ({} interleaved rebuilds each), then {} kept vs reinstalled".format(
+            ", ".join(args.rebuild_variants), args.rebuild_reps, tool_reinstall.PIN))
+        tools = tool_reinstall.Probes()
+        results["rebuild"] = rebuild.run(session, cli, base, feature, workdir / "rebuild", args.rebuild_reps,
+                                         args.rebuild_variants, setup={"feature": tools.setup},
+                                         probes={"feature": tools.probe, "recipe": tools.probe})
+        results["tool"] = tools.result()
         results["seconds_total"] = time.monotonic() - started
         results["targets"] = report.check_targets(results)
         written = report.write(results, args.out, draw=not args.no_chart)

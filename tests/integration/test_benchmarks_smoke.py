@@ -21,10 +21,13 @@ pytestmark = pytest.mark.docker
 
 EXPECTED = {
     "start": ("entries", "bare_s", "feature_s", "naive_chown_s", "feature_over_bare", "naive_over_bare"),
-    "repair": ("entries", "repair_mismatched_s", "repair_noop_s", "chown_r_noop_s", "chown_r_to_other_s"),
+    "repair": ("entries", "repair_mismatched_s", "repair_noop_s", "chown_r_noop_s", "chown_r_to_other_s",
+               "repair_over_chown_r"),
     "sync": ("packages", "feature_over_fastest_warm"),
     "install": ("build_uncached_s", "build_cached_s", "build_without_feature_s", "base_size_mb",
                 "feature_size_mb", "size_delta_mb"),
+    "rebuild": ("ready_s", "up_s", "over_feature", "installed_per_rebuild"),
+    "tool": ("kept_run_s", "reinstall_s", "reinstall_and_run_s", "saved_s", "reinstall_over_kept"),
     "machine": ("nproc", "docker", "date"),
 }
 QUICK_LAYOUTS = ("feature", "workspace", "volume_copy")
@@ -48,12 +51,23 @@ def test_quick_benchmark_writes_every_number(tmp_path: Path) -> None:
     for table in ("warm_s", "warm_over_feature"):
         assert sorted(results["sync"][table]) == sorted(QUICK_LAYOUTS)
         assert all(value > 0 for value in results["sync"][table].values())
+    for table in ("ready_s", "up_s", "over_feature"):
+        assert sorted(results["rebuild"][table]) == ["feature", "recipe"]
+        assert all(value > 0 for value in results["rebuild"][table].values())
+    # With its volume kept the feature's autoSync installs nothing; the baseline installs the whole lock again.
+    assert results["rebuild"]["installed_per_rebuild"] == {"feature": [0], "recipe": [results["sync"]["packages"]]}
     assert {t["key"] for t in results["targets"]} >= {"start.feature_over_bare", "repair.repair_mismatched_s",
                                                       "sync.feature_over_fastest_warm", "install.size_delta_mb"}
     assert "| feature: env + cache on one volume |" in (tmp_path / "results.md").read_text()
     assert "## Targets" in result.stdout
+    assert "## Rebuild with what is kept" in result.stdout and "## A uv tool after a rebuild" in result.stdout
     label = "label=uvuser.bench=" + results["run_id"]
     for kind in ("container", "volume"):
         left = subprocess.run(["docker", kind, "ls", "-q", "--filter", label] + (["-a"] if kind == "container" else []),
                               stdout=subprocess.PIPE, text=True).stdout.split()
         assert left == [], "the benchmark left {}s behind: {}".format(kind, left)
+    # The rebuild benchmark's dev container volume is named by the CLI, not labelled: gone too.
+    assert results["rebuild"]["volumes"]
+    for volume in results["rebuild"]["volumes"]:
+        assert subprocess.run(["docker", "volume", "inspect", volume], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode != 0, "the benchmark left " + volume
