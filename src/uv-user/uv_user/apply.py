@@ -61,8 +61,8 @@ def install_uv(plan: Plan, fetcher: Fetcher, log) -> None:
         staged = extract_binaries(archive, plan.uv.version, staging, wheel.filename)
         got = uv_version(staged["uv"])
         if got != plan.uv.version:
-            raise UvUserError("the downloaded uv reports version {!r}, expected {}; check indexUrl".format(
-                got, plan.uv.version))
+            raise UvUserError("the downloaded uv reports version {!r}, expected {}".format(got, plan.uv.version),
+                              "check indexUrl")
         for name, path in staged.items():
             os.replace(path, os.path.join(paths.BIN_DIR, name))
     finally:
@@ -87,10 +87,10 @@ def extract_binaries(archive: str, version: str, into: str, filename: str = "") 
                 os.chmod(target, 0o755)
                 found[name] = target
     except zipfile.BadZipFile:
-        raise UvUserError("{} is not a valid wheel; check indexUrl".format(
-            shown(filename or os.path.basename(archive))))
+        raise UvUserError("{} is not a valid wheel".format(shown(filename or os.path.basename(archive))),
+                          "check indexUrl")
     if "uv" not in found:
-        raise UvUserError("{} has no uv binary; check indexUrl".format(shown(filename or os.path.basename(archive))))
+        raise UvUserError("{} has no uv binary".format(shown(filename or os.path.basename(archive))), "check indexUrl")
     return found
 
 
@@ -130,8 +130,8 @@ def write_uv_toml(plan: Plan, log) -> None:
             write_atomic(paths.UV_TOML, text)
             log("wrote " + paths.UV_TOML)
             return
-    raise UvUserError("uv {} rejects the merged {} ({}); fix or remove the existing file".format(
-        plan.uv.version, paths.UV_TOML, problem), changed=True)
+    raise UvUserError("uv {} rejects the merged {} ({})".format(plan.uv.version, paths.UV_TOML, problem),
+                      "fix or remove the existing file", changed=True)
 
 
 def validate_uv_toml(uv: str, text: str) -> str:
@@ -220,8 +220,8 @@ def check_tree() -> None:
     empties the directory a linked venv points to, and re-owning stops at a link."""
     for directory in paths.managed_dirs():
         if os.path.islink(directory):
-            raise UvUserError("{} is a symlink (to {}); uv-user never writes through links: remove it from the "
-                              "image and rebuild".format(directory, shown(os.readlink(directory))))
+            raise UvUserError("{} is a symlink (to {})".format(directory, shown(os.readlink(directory))),
+                              "uv-user never writes through links: remove it from the image and rebuild")
 
 
 def make_dirs(plan: Plan) -> None:

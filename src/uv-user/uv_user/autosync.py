@@ -97,7 +97,7 @@ def run_as(record: Dict[str, object], euid: int) -> RunAs:
         owner = pwd.getpwnam(name)
     except KeyError:
         raise UvUserError("the environment belongs to user {}, who does not exist in this container, and "
-                          "uv-user never syncs it as root; run `uv-user doctor`".format(shown(name)))
+                          "uv-user never syncs it as root".format(shown(name)), "run `uv-user doctor`")
 
     def drop() -> None:
         os.initgroups(owner.pw_name, owner.pw_gid)

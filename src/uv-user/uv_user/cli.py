@@ -30,7 +30,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     chosen = options.read(os.environ)
     found = facts.gather(dict(os.environ))
     if not found.is_root and not args.dry_run:
-        raise UvUserError("install must run as root (the devcontainers CLI does this); use --dry-run to preview")
+        raise UvUserError("install must run as root (the devcontainers CLI does this)", "use --dry-run to preview")
     # A bad username is the user's to fix: say so before the index is asked (offline, it would hide it).
     users.resolve(chosen.username, found.remote_user, found.accounts)
     fetcher: Optional[Fetcher] = None

@@ -34,18 +34,15 @@ def validate_index_url(raw: str) -> str:
     value = raw.strip()
     problem = url_problem(value)
     if problem.startswith("it is plain HTTP"):
-        raise UvUserError(
-            "indexUrl {} is plain HTTP; use https:// (plain HTTP is only accepted for localhost)".format(quoted(raw))
-        )
+        raise UvUserError("indexUrl {} is plain HTTP".format(quoted(raw)),
+                          "use https:// (plain HTTP is only accepted for localhost)")
     if problem.startswith("it carries credentials"):
-        raise UvUserError(
-            "indexUrl {} carries credentials, which uv-user does not send (and would print in build "
-            "logs); use an index reachable without them".format(quoted(redact(raw.strip())))
-        )
+        raise UvUserError("indexUrl {} carries credentials, which uv-user does not send (and would print in build "
+                          "logs)".format(quoted(redact(raw.strip()))), "use an index reachable without them")
     if problem or any(c in value for c in "'\"`$;\\"):
         what = "is not an http(s) URL" if problem in ("", "it is not an http(s) URL") else "cannot be used: " + problem
-        raise UvUserError("indexUrl {} {}; use a simple index such as {}".format(
-            quoted(raw), shown(what), DEFAULT_INDEX))
+        raise UvUserError("indexUrl {} {}".format(quoted(raw), shown(what)),
+                          "use a simple index such as " + DEFAULT_INDEX)
     return value.rstrip("/")
 
 
@@ -76,7 +73,7 @@ def parse_json(text: str, page_url: str) -> Tuple[List[WheelFile], Set[str]]:
         data = json.loads(text, parse_int=_bounded_int)
         entries = data["files"]
     except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nested past the parser's depth
-        raise UvUserError("{} is not a valid PEP 691 JSON page; check indexUrl".format(shown(redact(page_url))))
+        raise UvUserError("{} is not a valid PEP 691 JSON page".format(shown(redact(page_url))), "check indexUrl")
     files = []
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
@@ -139,8 +136,8 @@ def fetch_project(fetcher: Fetcher, index_url: str) -> Tuple[List[WheelFile], Se
     else:
         files, versions = parse_html(body, final_url)
     if not files:
-        raise UvUserError("{} lists no uv files; check that indexUrl is a simple index that mirrors uv".format(
-            shown(redact(url))))
+        raise UvUserError("{} lists no uv files".format(shown(redact(url))),
+                          "check that indexUrl is a simple index that mirrors uv")
     refuse_downgrades(files, final_url)
     return files, versions
 
@@ -153,6 +150,6 @@ def refuse_downgrades(files: List[WheelFile], page_url: str) -> None:
         parsed = parse_wheel_name(wheel.filename)
         if parsed and parsed[0] == "uv" and downgrades(page_url, wheel.url):
             raise UvUserError(
-                "{} links {} over plain HTTP ({}); uv-user never downgrades from HTTPS: fix the index's links "
-                "or use another indexUrl".format(
-                    shown(redact(page_url)), shown(wheel.filename), shown(redact(wheel.url))))
+                "{} links {} over plain HTTP ({})".format(
+                    shown(redact(page_url)), shown(wheel.filename), shown(redact(wheel.url))),
+                "uv-user never downgrades from HTTPS: fix the index's links or use another indexUrl")

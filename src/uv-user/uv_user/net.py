@@ -140,7 +140,7 @@ def timeout_from(env: Mapping[str, str]) -> float:
     except ValueError:
         value = -1.0
     if not (value > 0 and math.isfinite(value)):
-        raise UvUserError("{}={} is not a positive number of seconds; unset it".format(TIMEOUT_ENV, quoted(raw)))
+        raise UvUserError("{}={} is not a positive number of seconds".format(TIMEOUT_ENV, quoted(raw)), "unset it")
     return value
 
 
@@ -153,8 +153,8 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         problem = url_problem(newurl) or (
             "it would downgrade HTTPS to plain HTTP" if downgrades(req.full_url, newurl) else "")
         if problem:
-            raise UvUserError("{} redirects to {}, which uv-user refuses: {}; check indexUrl".format(
-                shown(redact(req.full_url)), shown(redact(newurl)), shown(problem)))
+            raise UvUserError("{} redirects to {}, which uv-user refuses: {}".format(
+                shown(redact(req.full_url)), shown(redact(newurl)), shown(problem)), "check indexUrl")
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:  # the next hop counts against the same deadline
             new.deadline = getattr(req, "deadline", None)
@@ -255,8 +255,8 @@ def tls_context() -> ssl.SSLContext:
     cafile = os.environ.get("SSL_CERT_FILE") or None
     capath = os.environ.get("SSL_CERT_DIR") or None
     if cafile and not os.path.isfile(cafile):
-        raise UvUserError("SSL_CERT_FILE={} does not exist; point it at a PEM bundle or unset it".format(
-            shown(cafile)))
+        raise UvUserError("SSL_CERT_FILE={} does not exist".format(shown(cafile)),
+                          "point it at a PEM bundle or unset it")
     return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
@@ -282,7 +282,7 @@ class Fetcher:
         """Open and consume inside one retry loop, so a mirror that stalls mid-body is retried too."""
         problem = url_problem(url)
         if problem:
-            raise UvUserError("refusing to fetch {}: {}; check indexUrl".format(shown(redact(url)), shown(problem)))
+            raise UvUserError("refusing to fetch {}: {}".format(shown(redact(url)), shown(problem)), "check indexUrl")
         opener = self._direct if is_loopback_host(urllib.parse.urlsplit(url).hostname or "") else self._opener
         end = time.monotonic() + limits.total_seconds
         last, gave_up = "", ""
@@ -304,9 +304,9 @@ class Fetcher:
                 break
             self.sleep(pause)
         raise UvUserError(
-            "could not fetch {} {} after {} attempt{} ({}{}); check the network, HTTPS_PROXY/NO_PROXY and "
-            "indexUrl".format(limits.what, shown(redact(url)), attempt, "" if attempt == 1 else "s", shown(last),
-                              gave_up))
+            "could not fetch {} {} after {} attempt{} ({}{})".format(
+                limits.what, shown(redact(url)), attempt, "" if attempt == 1 else "s", shown(last), gave_up),
+            "check the network, HTTPS_PROXY/NO_PROXY and indexUrl")
 
     def _failure(self, exc: Exception, url: str, deadline: _Deadline) -> str:
         """Why one attempt failed, when another may succeed; raises for what a retry cannot fix."""
@@ -315,16 +315,17 @@ class Fetcher:
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()
             if exc.code not in RETRYABLE_STATUS:
-                raise UvUserError("{} answered HTTP {} {}; check indexUrl".format(
-                    shown(redact(url)), exc.code, shown(str(exc.reason))))
+                raise UvUserError("{} answered HTTP {} {}".format(shown(redact(url)), exc.code, shown(str(exc.reason))),
+                                  "check indexUrl")
             return "HTTP {}".format(exc.code)
         if isinstance(exc, (ValueError, OverflowError)):  # a URL or header http.client cannot send
-            raise UvUserError("cannot request {} ({}); check indexUrl".format(shown(redact(url)), shown(str(exc))))
+            raise UvUserError("cannot request {} ({})".format(shown(redact(url)), shown(str(exc))), "check indexUrl")
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, ssl.SSLError) and not isinstance(reason, ssl.SSLEOFError):
             raise UvUserError(
-                "TLS to {} failed ({}); if a proxy intercepts TLS, add its CA to the image and set "
-                "SSL_CERT_FILE".format(shown(redact(url)), shown(str(getattr(reason, "reason", None) or reason))))
+                "TLS to {} failed ({})".format(shown(redact(url)),
+                                               shown(str(getattr(reason, "reason", None) or reason))),
+                "if a proxy intercepts TLS, add its CA to the image and set SSL_CERT_FILE")
         if isinstance(reason, (socket.timeout, TimeoutError)):
             return "timed out: no data for {} s".format(_seconds(self.timeout))
         return str(reason) or type(exc).__name__
@@ -389,13 +390,12 @@ def _seconds(value: float) -> str:
 def _too_large(limits: Limits, url: str, how: str) -> None:
     size = limits.max_bytes
     cap = "{} MiB".format(size >> 20) if size >= 1 << 20 and size % (1 << 20) == 0 else "{} bytes".format(size)
-    raise UvUserError("{} {} is larger than {}, the most uv-user reads for it ({}); check indexUrl".format(
-        limits.what, shown(redact(url)), cap, how))
+    raise UvUserError("{} {} is larger than {}, the most uv-user reads for it ({})".format(
+        limits.what, shown(redact(url)), cap, how), "check indexUrl")
 
 
 def check_sha256(url: str, actual: str, expected: str) -> None:
     if actual.lower() != expected.lower():
         raise UvUserError(
-            "sha256 of {} is {} but the index says {}; the download or the index is corrupt or "
-            "tampered with: check indexUrl and any proxy".format(shown(redact(url)), actual, shown(expected))
-        )
+            "sha256 of {} is {} but the index says {}".format(shown(redact(url)), actual, shown(expected)),
+            "the download or the index is corrupt or tampered with: check indexUrl and any proxy")

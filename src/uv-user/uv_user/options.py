@@ -45,7 +45,7 @@ def _flag(name: str, raw: str) -> bool:
         return True
     if value in ("false", "0", "no", "off"):
         return False
-    raise UvUserError("{} {} is not a boolean; use true or false".format(name, quoted(raw)))
+    raise UvUserError("{} {} is not a boolean".format(name, quoted(raw)), "use true or false")
 
 
 def read(env: Mapping[str, str]) -> Options:
@@ -70,6 +70,6 @@ def read(env: Mapping[str, str]) -> Options:
 def _auto_sync(raw: str) -> str:
     value = raw.strip().lower()
     if value not in AUTO_SYNC_MODES:
-        raise UvUserError("autoSync {} is not one of {}; use lock (default), all, always or never".format(
-            quoted(raw), ", ".join(AUTO_SYNC_MODES)))
+        raise UvUserError("autoSync {} is not one of {}".format(quoted(raw), ", ".join(AUTO_SYNC_MODES)),
+                          "use lock (default), all, always or never")
     return value

@@ -63,10 +63,8 @@ def plan_uv(options: Options, facts: Facts, files: Sequence[wheels.WheelFile], a
     ours = paths.BIN_DIR + "/uv"
     if options.version.kind == "none":
         if not facts.uv_on_path or not facts.uv_on_path_version:
-            raise UvUserError(
-                "version is none but no working uv is on PATH in the image; install uv first or set "
-                "version to latest"
-            )
+            raise UvUserError("version is none but no working uv is on PATH in the image",
+                              "install uv first or set version to latest")
         return UvStep("reuse", facts.uv_on_path_version, facts.uv_on_path)
     if not available and facts.installed_version and not needs_index(options, facts):
         return UvStep("keep", facts.installed_version, ours)
@@ -75,10 +73,8 @@ def plan_uv(options: Options, facts: Facts, files: Sequence[wheels.WheelFile], a
         return UvStep("keep", target, ours)
     wheel = wheels.select(files, target, facts.platform)
     if not wheel.sha256:
-        raise UvUserError(
-            "the index gives no sha256 for {}; uv-user only installs verified files: use an index that "
-            "publishes hashes".format(shown(wheel.filename))
-        )
+        raise UvUserError("the index gives no sha256 for {}".format(shown(wheel.filename)),
+                          "uv-user only installs verified files: use an index that publishes hashes")
     return UvStep("download", target, ours, wheel)
 
 
@@ -87,7 +83,7 @@ def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] 
     user = users.resolve(options.username, facts.remote_user, facts.accounts)
     uv = plan_uv(options, facts, files, available)
     if not facts.python:
-        raise UvUserError("no python3 interpreter found for the environment; install python3 in the image")
+        raise UvUserError("no python3 interpreter found for the environment", "install python3 in the image")
     for directory in paths.managed_dirs():
         reason = paths.refusal(directory)
         if reason:  # guards the constants against an edit that would hand out a system dir
