@@ -90,8 +90,8 @@ def test_any_index_url_is_accepted_usable_or_refused_with_one_line(raw):
     except UvUserError as exc:
         assert exc.line().startswith("uv-user: indexUrl ")
         return
-    assert url_problem(value) == ""
-    assert url_problem(index.project_url(value)) == ""
+    assert url_problem(value) is None
+    assert url_problem(index.project_url(value)) is None
 
 
 @settings(deadline=None, max_examples=200)
@@ -152,6 +152,7 @@ def test_a_redirect_to_plain_http_elsewhere_is_refused_not_followed(local_index)
         fetch_project(no_sleep_fetcher(), local_index.url + "/simple")
     line = caught.value.line()
     assert "redirects to http://mirror.invalid/uv/, which uv-user refuses: it is plain HTTP" in line
+    assert caught.value.code == net.PLAIN_HTTP
     assert len(local_index.requests) == 1
 
 
@@ -165,6 +166,7 @@ def test_an_https_index_that_redirects_to_plain_http_is_refused_even_to_loopback
     assert caught.value.line() == (
         "uv-user: {}/simple/uv/ redirects to {}/simple/uv/, which uv-user refuses: it would downgrade HTTPS to "
         "plain HTTP; check indexUrl (nothing was changed)".format(tls_index.url, local_index.url))
+    assert caught.value.code == net.DOWNGRADE
     assert len(tls_index.requests) == 1 and local_index.requests == []
 
 

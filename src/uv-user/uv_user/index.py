@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 from typing import List, Optional, Set, Tuple
 
 from .errors import UvUserError
-from .net import Fetcher, downgrades, redact, url_problem
+from .net import CREDENTIALS, NOT_HTTP, PLAIN_HTTP, Fetcher, downgrades, redact, url_problem
 from .text import quoted, shown
 from .wheels import WheelFile, parse_wheel_name
 
@@ -27,22 +27,29 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _LONG_CHARREF = re.compile(r"&#[0-9]{9,};?")
 # The same for a JSON number: no field uv-user reads is one, so an absurd one is read as absent.
 _MAX_INT_DIGITS = 18
+# indexUrl's own kind of refusal, beside net's (UvUserError.code): quotes, $, ` or ; in the value.
+SHELL_TEXT = "shell-text"
 
 
 def validate_index_url(raw: str) -> str:
-    """The normalized base URL; non-HTTPS is allowed only for loopback test indexes."""
+    """The normalized base URL; non-HTTPS is allowed only for loopback test indexes.
+
+    The fetch rules are net.url_problem's; this only words them for the option, by the problem's code.
+    Shell metacharacters are refused too: the value was in a file the devcontainers CLI sourced."""
     value = raw.strip()
     problem = url_problem(value)
-    if problem.startswith("it is plain HTTP"):
+    code = problem.code if problem else (SHELL_TEXT if any(c in value for c in "'\"`$;\\") else "")
+    if code == PLAIN_HTTP:
         raise UvUserError("indexUrl {} is plain HTTP".format(quoted(raw)),
-                          "use https:// (plain HTTP is only accepted for localhost)")
-    if problem.startswith("it carries credentials"):
+                          "use https:// (plain HTTP is only accepted for localhost)", code=code)
+    if code == CREDENTIALS:
         raise UvUserError("indexUrl {} carries credentials, which uv-user does not send (and would print in build "
-                          "logs)".format(quoted(redact(raw.strip()))), "use an index reachable without them")
-    if problem or any(c in value for c in "'\"`$;\\"):
-        what = "is not an http(s) URL" if problem in ("", "it is not an http(s) URL") else "cannot be used: " + problem
+                          "logs)".format(quoted(redact(raw.strip()))), "use an index reachable without them",
+                          code=code)
+    if code:
+        what = "cannot be used: " + problem.reason if problem and code != NOT_HTTP else "is not an http(s) URL"
         raise UvUserError("indexUrl {} {}".format(quoted(raw), shown(what)),
-                          "use a simple index such as " + DEFAULT_INDEX)
+                          "use a simple index such as " + DEFAULT_INDEX, code=code)
     return value.rstrip("/")
 
 

@@ -91,31 +91,50 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parsed._replace(netloc=user.split(":", 1)[0] + ":***@" + host))
 
 
-def url_problem(url: str) -> str:
-    """Why uv-user will not fetch ``url`` ("" when it may): the rules for indexUrl, and for every
+# The kinds of URL uv-user will not fetch (UrlProblem.code): callers branch on these, never on the words.
+CONTROL_CHARACTERS = "control-characters"
+INVALID_URL = "invalid-url"
+NOT_HTTP = "not-http"
+CREDENTIALS = "credentials"
+PORT_ZERO = "port-0"
+BAD_HOST = "bad-host"
+PLAIN_HTTP = "plain-http"
+DOWNGRADE = "downgrade"
+
+
+@dataclass(frozen=True)
+class UrlProblem:
+    """Why uv-user will not fetch a URL: ``code`` (one of the kinds above) for code, ``reason`` for people."""
+
+    code: str
+    reason: str  # "it is plain HTTP to a host other than localhost"
+
+
+def url_problem(url: str) -> Optional[UrlProblem]:
+    """Why uv-user will not fetch ``url`` (None when it may): the rules for indexUrl, and for every
     link and redirect the index hands out, so a page cannot send the download elsewhere."""
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        return "it contains whitespace or control characters"
+        return UrlProblem(CONTROL_CHARACTERS, "it contains whitespace or control characters")
     try:
         parsed = urllib.parse.urlsplit(url)
         if _LONG_PORT.search(parsed.netloc):  # before int() sees it: past 4300 digits it raises oddly
             raise ValueError("Port out of range 0-65535")
         port = parsed.port  # raises for a port that is not a number in 0-65535
     except ValueError as exc:
-        return "it is not a valid URL: {}".format(exc)
+        return UrlProblem(INVALID_URL, "it is not a valid URL: {}".format(exc))
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        return "it is not an http(s) URL"
+        return UrlProblem(NOT_HTTP, "it is not an http(s) URL")
     if "@" in parsed.netloc:
-        return "it carries credentials, which uv-user does not send"
+        return UrlProblem(CREDENTIALS, "it carries credentials, which uv-user does not send")
     if port == 0:
-        return "it names port 0"
+        return UrlProblem(PORT_ZERO, "it names port 0")
     try:
         parsed.hostname.encode("idna")
     except UnicodeError:
-        return "its host name '{}' is not a valid DNS name".format(parsed.hostname)
+        return UrlProblem(BAD_HOST, "its host name '{}' is not a valid DNS name".format(parsed.hostname))
     if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
-        return "it is plain HTTP to a host other than localhost"
-    return ""
+        return UrlProblem(PLAIN_HTTP, "it is plain HTTP to a host other than localhost")
+    return None
 
 
 def downgrades(from_url: str, to_url: str) -> bool:
@@ -151,10 +170,12 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         # urllib reads a redirect's whole body (into memory) before following it: never let it.
         fp.close()
         problem = url_problem(newurl) or (
-            "it would downgrade HTTPS to plain HTTP" if downgrades(req.full_url, newurl) else "")
+            UrlProblem(DOWNGRADE, "it would downgrade HTTPS to plain HTTP") if downgrades(req.full_url, newurl)
+            else None)
         if problem:
             raise UvUserError("{} redirects to {}, which uv-user refuses: {}".format(
-                shown(redact(req.full_url)), shown(redact(newurl)), shown(problem)), "check indexUrl")
+                shown(redact(req.full_url)), shown(redact(newurl)), shown(problem.reason)), "check indexUrl",
+                code=problem.code)
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:  # the next hop counts against the same deadline
             new.deadline = getattr(req, "deadline", None)
@@ -282,7 +303,8 @@ class Fetcher:
         """Open and consume inside one retry loop, so a mirror that stalls mid-body is retried too."""
         problem = url_problem(url)
         if problem:
-            raise UvUserError("refusing to fetch {}: {}".format(shown(redact(url)), shown(problem)), "check indexUrl")
+            raise UvUserError("refusing to fetch {}: {}".format(shown(redact(url)), shown(problem.reason)),
+                              "check indexUrl", code=problem.code)
         opener = self._direct if is_loopback_host(urllib.parse.urlsplit(url).hostname or "") else self._opener
         end = time.monotonic() + limits.total_seconds
         last, gave_up = "", ""
