@@ -226,6 +226,38 @@ def fake_uv(tmp_path: Path) -> FakeUv:
     return FakeUv(bin_dir, script, calls)
 
 
+# --------------------------------------------------------------------------- uv-user's tree, elsewhere
+
+# The paths attributes that name the managed tree (paths.managed_dirs() reads them when called).
+TREE_NAMES = ("ROOT", "VENV", "CACHE", "PYTHONS", "TOOLS", "TOOL_BIN")
+
+
+def scratch_tree(root: Path) -> Dict[str, str]:
+    """The managed tree's paths moved under ``root`` (name → path), derived from paths itself: for
+    monkeypatch.setattr(paths, name, value), or a CLI prelude."""
+    return {name: str(root) + getattr(paths_mod, name)[len(paths_mod.ROOT):] for name in TREE_NAMES}
+
+
+@pytest.fixture
+def tree_prelude() -> Callable[[Path], str]:
+    """tree_prelude(root): Python that points paths' managed tree at ``root``, for a CLI run's prelude."""
+    return lambda root: "from uv_user import paths\n" + "".join(
+        "paths.{} = {!r}\n".format(name, value) for name, value in scratch_tree(root).items())
+
+
+@pytest.fixture
+def tree_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, str]]:
+    """tree_at(root): point paths' managed tree at ``root`` for this test; returns scratch_tree(root)."""
+
+    def move(root: Path) -> Dict[str, str]:
+        moved = scratch_tree(root)
+        for name, value in moved.items():
+            monkeypatch.setattr(paths_mod, name, value)
+        return moved
+
+    return move
+
+
 # --------------------------------------------------------------------------- plan inputs
 
 X86_GLIBC = Platform("x86_64", "glibc", (2, 36))

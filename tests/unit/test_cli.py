@@ -100,6 +100,27 @@ def test_install_version_none_without_uv_on_path_exits_1(cli_env, tmp_path):
     assert_one_error_line(result, "version is none but no working uv is on PATH")
 
 
+def test_install_dry_run_refuses_a_linked_venv_before_it_asks_the_index(cli_env, local_index, tmp_path,
+                                                                       tree_prelude):
+    """The dry run used to print "keep" and exit 0 (the venv looked valid through its link) while the real
+    install refused it, after fetching the index."""
+    root, target = tmp_path / "uv-user", tmp_path / "elsewhere"
+    (target / "bin").mkdir(parents=True)
+    (target / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    os.symlink(sys.executable, str(target / "bin" / "python"))
+    root.mkdir()
+    os.symlink(str(target), str(root / "venv"))
+    prelude = tree_prelude(root)
+    env = cli_env(INDEXURL=local_index.url + "/simple", VERSION="0.13.9")
+    for args in (["install", "--dry-run"], ["install"]):
+        result = run(args, env, prelude=prelude)
+        assert result.returncode == 1
+        assert_one_error_line(result, "uv-user: {} is a symlink (to {}); uv-user never writes through links".format(
+            root / "venv", target), "(nothing was changed)")
+        assert result.stdout == ""
+    assert local_index.requests == []
+
+
 # ----------------------------------------------------------------------------- repair
 
 

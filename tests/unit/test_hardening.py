@@ -24,7 +24,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from uv_user import apply, index, net, options, paths, repair, users, wheels
+from uv_user import apply, facts, index, net, options, paths, plan, repair, users, wheels
 from uv_user import versions as versions_mod
 from uv_user.errors import UvUserError
 from uv_user.index import fetch_project, validate_index_url
@@ -366,7 +366,7 @@ def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index,
     assert os.listdir(tmp_path / "tmp") == []  # the download was cleaned up
 
 
-def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, tree_at, make_options, make_facts):
     # `uv venv --clear` through such a link empties the directory it points to (seen with uv 0.9.30).
     root = tmp_path / "uv-user"
     target = tmp_path / "precious"
@@ -374,11 +374,11 @@ def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, monkey
     target.mkdir()
     (target / "keep").write_text("mine")
     os.symlink(target, root / "venv")
-    for name, value in (("ROOT", root), ("VENV", root / "venv"), ("CACHE", root / "cache"),
-                        ("PYTHONS", root / "python")):
-        monkeypatch.setattr(paths, name, str(value))
+    tree_at(root)
+    found = make_facts(tree=facts.tree(), venv_state=facts.venv_state())
+    assert found.venv_state == "linked"  # never "valid" through the link
     with pytest.raises(UvUserError) as caught:
-        apply.apply(None, None, log=lambda m: None)  # type: ignore[arg-type]  # refused before the plan is read
+        plan.make_plan(make_options(), found)  # the plan refuses: apply never meets such a tree
     assert caught.value.line() == ("uv-user: {} is a symlink (to {}); uv-user never writes through links: remove it "
                                    "from the image and rebuild (nothing was changed)".format(root / "venv", target))
     assert (target / "keep").read_text() == "mine"

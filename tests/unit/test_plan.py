@@ -6,7 +6,8 @@ import pytest
 
 from uv_user import paths
 from uv_user.errors import UvUserError
-from uv_user.plan import describe, make_plan, needs_index, plan_uv
+from uv_user.facts import Stranger, Tree
+from uv_user.plan import describe, make_plan, needs_index, plan_uv, preflight
 from uv_user.users import Account
 from uv_user.uvtoml import MARKER
 from uv_user.wheels import Platform
@@ -199,3 +200,45 @@ def test_describe_keep_and_reuse_and_notes(make_options, make_facts):
     assert lines[0] == "uv 0.9.30: reuse the image's /usr/bin/uv"
     assert "uv.toml /etc/uv/uv.toml: unchanged" in lines
     assert lines[-1].startswith("note: kept native-tls")
+
+
+# ----------------------------------------------------------------------------- what apply would meet halfway
+
+LINK_WHY = "a hard link with 1 of its 2 names outside /opt/uv-user: left alone, since re-owning it would re-own them too"
+
+
+@pytest.mark.parametrize("tree, line", [
+    (Tree(linked=((paths.CACHE, "/srv/cache"),)),
+     "{} is a symlink (to /srv/cache); uv-user never writes through links: remove it from the image and rebuild"
+     .format(paths.CACHE)),
+    (Tree(not_dirs=(paths.TOOL_BIN,)), "{} is not a directory; remove it from the image and rebuild".format(
+        paths.TOOL_BIN)),
+    (Tree(strangers=(Stranger(paths.VENV + "/x", 0, 0, LINK_WHY),)),
+     "{} cannot be given to vscode: {}/x: {}; remove the link from the image (a copy of the file will do) and "
+     "rebuild".format(paths.ROOT, paths.VENV, LINK_WHY)),
+    (Tree(unlisted=3), "{} cannot be given to vscode: 3 of its hard-linked files have names outside it"
+     .format(paths.ROOT)),
+])
+def test_the_plan_refuses_what_apply_would_meet_halfway(make_options, make_facts, index_files, tree, line):
+    with pytest.raises(UvUserError) as caught:
+        make_plan(make_options(), make_facts(tree=tree), index_files, AVAILABLE)
+    assert caught.value.line().startswith("uv-user: " + line)
+    assert caught.value.line().endswith("(nothing was changed)")
+    with pytest.raises(UvUserError):
+        preflight(make_options(), make_facts(tree=tree))  # the same refusal, with no index at all
+
+
+def test_the_first_managed_directory_in_the_layout_is_named_first(make_options, make_facts):
+    tree = Tree(linked=((paths.TOOLS, "/a"), (paths.VENV, "/b")), not_dirs=(paths.CACHE,))
+    with pytest.raises(UvUserError) as caught:
+        preflight(make_options(), make_facts(tree=tree))
+    assert caught.value.what == "{} is a symlink (to /b)".format(paths.VENV)
+
+
+def test_a_hard_link_already_the_owners_or_for_a_user_made_later_is_no_reason_to_refuse(make_options, make_facts,
+                                                                                       index_files):
+    mine = Tree(strangers=(Stranger(paths.VENV + "/x", 1000, 1000, LINK_WHY),))
+    assert make_plan(make_options(), make_facts(tree=mine), index_files, AVAILABLE).user.name == "vscode"
+    theirs = Tree(strangers=(Stranger(paths.VENV + "/x", 0, 0, LINK_WHY),), unlisted=2)
+    later = make_plan(make_options(username="ghost"), make_facts(tree=theirs), index_files, AVAILABLE)
+    assert (later.user.name, later.user.exists) == ("ghost", False)  # the start-time repair meets it, not the build

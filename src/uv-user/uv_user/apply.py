@@ -14,7 +14,7 @@ from . import paths, repair, scripts
 from .errors import UvUserError
 from .net import Fetcher
 from .plan import Plan
-from .facts import uv_version
+from .facts import linked_dirs, uv_version
 from .text import shown
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -215,17 +215,8 @@ def replace_tree(staging: str, target: str) -> None:
             os.rmdir(root)
 
 
-def check_tree() -> None:
-    """Before the first write: none of uv-user's directories may be a symlink. ``uv venv --clear``
-    empties the directory a linked venv points to, and re-owning stops at a link."""
-    for directory in paths.managed_dirs():
-        if os.path.islink(directory):
-            raise UvUserError("{} is a symlink (to {})".format(directory, shown(os.readlink(directory))),
-                              "uv-user never writes through links: remove it from the image and rebuild")
-
-
 def make_dirs(plan: Plan) -> None:
-    for directory in plan.dirs:  # check_tree() refused linked ones before the first write
+    for directory in plan.dirs:  # the plan refused linked ones and non-directories (plan.refuse_tree)
         os.makedirs(directory, exist_ok=True)
     os.chmod(paths.ROOT, 0o755)
 
@@ -242,7 +233,9 @@ def own_tree(plan: Plan, log) -> None:
 
 
 def apply(plan: Plan, fetcher: Optional[Fetcher], log) -> None:
-    check_tree()
+    # The plan refused a tree with links in it (`uv venv --clear` would empty what one points to): an
+    # assertion, not a second decision; nothing at build time makes a link between the facts and here.
+    assert not linked_dirs(), "a link appeared in the tree after the plan was made"
     if plan.uv.action == "download":
         assert fetcher is not None
         install_uv(plan, fetcher, log)

@@ -24,20 +24,19 @@ def log(message: str) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from . import apply, facts, index, options, plan, users
-    from .net import Fetcher
+    from . import apply, facts, index, net, options, plan
 
     chosen = options.read(os.environ)
     found = facts.gather(dict(os.environ))
     if not found.is_root and not args.dry_run:
         raise UvUserError("install must run as root (the devcontainers CLI does this)", "use --dry-run to preview")
-    # A bad username is the user's to fix: say so before the index is asked (offline, it would hide it).
-    users.resolve(chosen.username, found.remote_user, found.accounts)
-    fetcher: Optional[Fetcher] = None
+    # What the user must fix is said before the index is asked (offline, a failed fetch would hide it).
+    plan.preflight(chosen, found)
+    fetcher: Optional[net.Fetcher] = None
     files: list = []
     available: list = []
     if plan.needs_index(chosen, found):
-        fetcher = Fetcher()
+        fetcher = net.Fetcher()
         files, versions = index.fetch_project(fetcher, chosen.index_url)
         available = sorted(versions)
     the_plan = plan.make_plan(chosen, found, files, available)

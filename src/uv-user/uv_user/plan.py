@@ -1,7 +1,10 @@
 """The install plan: a pure function of options, image facts and index contents.
 
 Nothing here touches the disk or the network, so every decision is unit-tested
-without Docker and ``--dry-run`` can print exactly what would happen.
+without Docker and ``--dry-run`` can print exactly what would happen. Every refusal
+is made here, before the first write: :func:`preflight` holds those that need no
+network, so ``uv-user install`` makes them before it asks the index; apply only
+carries the plan out.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import paths, users, versions, wheels
 from .errors import UvUserError
-from .facts import Facts
+from .facts import Facts, Tree
 from .options import Options
 from .text import shown
 from .uvtoml import merge
@@ -78,16 +81,46 @@ def plan_uv(options: Options, facts: Facts, files: Sequence[wheels.WheelFile], a
     return UvStep("download", target, ours, wheel)
 
 
-def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] = (),
-              available: Sequence[str] = ()) -> Plan:
+def preflight(options: Options, facts: Facts) -> users.Account:
+    """Every refusal that needs no network; returns the owner. Offline, a failed fetch would hide them."""
     user = users.resolve(options.username, facts.remote_user, facts.accounts)
-    uv = plan_uv(options, facts, files, available)
     if not facts.python:
         raise UvUserError("no python3 interpreter found for the environment", "install python3 in the image")
     for directory in paths.managed_dirs():
         reason = paths.refusal(directory)
         if reason:  # guards the constants against an edit that would hand out a system dir
             raise UvUserError("refusing to manage {}: {}".format(directory, reason))
+    refuse_tree(facts.tree, user)
+    return user
+
+
+def refuse_tree(tree: Tree, user: users.Account) -> None:
+    """What apply would meet halfway: a link or a non-directory among the managed directories, or a
+    file the ownership repair leaves alone that is not the owner's yet. (A user created later gets
+    the tree at start, from the same repair: nothing to refuse now.)"""
+    linked = dict(tree.linked)
+    for directory in paths.managed_dirs():
+        if directory in linked:  # `uv venv --clear` empties what a linked venv points to; the repair stops at links
+            raise UvUserError("{} is a symlink (to {})".format(directory, shown(linked[directory])),
+                              "uv-user never writes through links: remove it from the image and rebuild")
+        if directory in tree.not_dirs:
+            raise UvUserError("{} is not a directory".format(directory), "remove it from the image and rebuild")
+    if not user.exists:
+        return
+    fix = "remove the link from the image (a copy of the file will do) and rebuild"
+    for stranger in tree.strangers:
+        if (stranger.uid, stranger.gid) != (user.uid, user.gid):
+            raise UvUserError("{} cannot be given to {}: {}: {}".format(
+                paths.ROOT, user.name, shown(stranger.path), stranger.why), fix)
+    if tree.unlisted:
+        raise UvUserError("{} cannot be given to {}: {} of its hard-linked files have names outside it (too "
+                          "many entries to list them)".format(paths.ROOT, user.name, tree.unlisted), fix)
+
+
+def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] = (),
+              available: Sequence[str] = ()) -> Plan:
+    user = preflight(options, facts)
+    uv = plan_uv(options, facts, files, available)
     venv = {"absent": "create", "valid": "keep", "broken": "recreate"}[facts.venv_state]
     wanted = {
         CERT_KEYS[0]: "true" if options.system_certs else None,
