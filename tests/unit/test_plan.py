@@ -126,7 +126,16 @@ def test_plan_uv_toml_gets_our_keys_and_reports_a_change(make_options, make_fact
     plan = make_plan(make_options(compileBytecode="true"), make_facts(uv_toml=""), index_files, AVAILABLE)
     assert plan.uv_toml == "system-certs = true  {m}\ncompile-bytecode = true  {m}\n".format(m=MARKER)
     assert plan.uv_toml_changed is True
-    assert plan.cert_keys == ("system-certs", "native-tls")
+    # For a uv from before system-certs, the same with native-tls, tried second (apply writes what uv accepts).
+    assert plan.uv_toml_texts == [plan.uv_toml,
+                                  "native-tls = true  {m}\ncompile-bytecode = true  {m}\n".format(m=MARKER)]
+
+
+def test_plan_never_respells_a_key_the_user_wrote(make_options, make_facts, index_files):
+    """The native-tls text came from str.replace on the whole file: it renamed the user's own line."""
+    plan = make_plan(make_options(compileBytecode="true"), make_facts(uv_toml="system-certs = false\n"), index_files,
+                     AVAILABLE)
+    assert plan.uv_toml_texts == ["compile-bytecode = true  {}\nsystem-certs = false\n".format(MARKER)]
 
 
 def test_plan_uv_toml_unchanged_when_already_merged(make_options, make_facts, index_files):
@@ -204,7 +213,8 @@ def test_describe_keep_and_reuse_and_notes(make_options, make_facts):
 
 # ----------------------------------------------------------------------------- what apply would meet halfway
 
-LINK_WHY = "a hard link with 1 of its 2 names outside /opt/uv-user: left alone, since re-owning it would re-own them too"
+LINK_WHY = "a hard link with 1 of its 2 names outside {}: left alone, since re-owning it would re-own them too".format(
+    paths.ROOT)
 
 
 @pytest.mark.parametrize("tree, line", [

@@ -117,14 +117,11 @@ def create_venv(plan: Plan, log) -> None:
 
 
 def write_uv_toml(plan: Plan, log) -> None:
-    """Validate the merged file with the installed uv (it rejects unknown keys), then write it."""
+    """Write the first of the plan's texts the installed uv accepts (it rejects unknown keys)."""
     if not plan.uv_toml_changed:
         return
-    attempts = [plan.uv_toml]
-    for alias in plan.cert_keys[1:]:
-        attempts.append(plan.uv_toml.replace(plan.cert_keys[0] + " = ", alias + " = ", 1))
     problem = ""
-    for text in attempts:
+    for text in plan.uv_toml_texts:
         problem = validate_uv_toml(plan.uv.binary, text)
         if not problem:
             write_atomic(paths.UV_TOML, text)

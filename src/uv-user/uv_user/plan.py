@@ -10,17 +10,17 @@ carries the plan out.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from . import paths, users, versions, wheels
 from .errors import UvUserError
 from .facts import Facts, Tree
 from .options import Options
 from .text import shown
-from .uvtoml import merge
+from .uvtoml import candidates
 
-# uv renamed native-tls to system-certs (0.11 era); one of them is written, the
-# first the installed uv accepts (checked at apply time, since uv refuses unknown keys).
+# uv renamed native-tls to system-certs (0.11 era): the plan carries the uv.toml text with each, and
+# apply writes the first the installed uv accepts (only it can tell, and it refuses unknown keys).
 CERT_KEYS = ("system-certs", "native-tls")
 
 
@@ -41,12 +41,17 @@ class Plan:
     python: str
     venv: str  # create | keep | recreate
     dirs: List[str]
-    uv_toml: str
+    #: /etc/uv/uv.toml as it should be, once per spelling of uv's keys (CERT_KEYS): apply tries them in order
+    uv_toml_texts: List[str]
     uv_toml_changed: bool
-    cert_keys: Tuple[str, ...]
     notes: List[str] = field(default_factory=list)
     completions: bool = True
     record: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def uv_toml(self) -> str:
+        """The text for the current uv, the one the plan compares with the file."""
+        return self.uv_toml_texts[0]
 
     def as_dict(self) -> Dict[str, object]:
         return asdict(self)
@@ -126,7 +131,7 @@ def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] 
         CERT_KEYS[0]: "true" if options.system_certs else None,
         "compile-bytecode": "true" if options.compile_bytecode else None,
     }
-    text, notes = merge(facts.uv_toml, wanted, aliases=[CERT_KEYS])
+    texts, notes = candidates(facts.uv_toml, wanted, aliases=[CERT_KEYS])
     if not user.exists:
         notes.append("user {} does not exist yet (a feature that creates it, such as common-utils, installs "
                      "later): {} stays root's until the container starts, when the start-time repair gives it to "
@@ -155,9 +160,8 @@ def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] 
         python=facts.python,
         venv=venv,
         dirs=[d for d in paths.managed_dirs() if d != paths.VENV],  # uv venv makes the env
-        uv_toml=text,
-        uv_toml_changed=text != facts.uv_toml,
-        cert_keys=CERT_KEYS,
+        uv_toml_texts=texts,
+        uv_toml_changed=texts[0] != facts.uv_toml,
         notes=notes,
         completions=options.shell_completion,
         record=record,
