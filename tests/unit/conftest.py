@@ -238,6 +238,37 @@ def scratch_tree(root: Path) -> Dict[str, str]:
     return {name: str(root) + getattr(paths_mod, name)[len(paths_mod.ROOT):] for name in TREE_NAMES}
 
 
+def scratch_layout(base: Path) -> Dict[str, object]:
+    """Every place uv-user installs to (each absolute path in paths, and the completion files), moved
+    below ``base``: derived from paths itself, so a new location moves too."""
+    moved: Dict[str, object] = {name: str(base) + value for name, value in vars(paths_mod).items()
+                                if name.isupper() and isinstance(value, str) and value.startswith("/")
+                                and ":" not in value}  # not SYSTEM_PATH: where programs are, not a place
+    moved["COMPLETION_FILES"] = {shell: tuple(str(base) + path for path in files)
+                                 for shell, files in paths_mod.COMPLETION_FILES.items()}
+    return moved
+
+
+@pytest.fixture
+def layout_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, object]]:
+    """layout_at(base): point every place uv-user installs to below ``base`` for this test."""
+
+    def move(base: Path) -> Dict[str, object]:
+        moved = scratch_layout(base)
+        for name, value in moved.items():
+            monkeypatch.setattr(paths_mod, name, value)
+        return moved
+
+    return move
+
+
+@pytest.fixture
+def layout_prelude() -> Callable[[Path], str]:
+    """layout_prelude(base): Python that does what layout_at does, for a CLI run's prelude."""
+    return lambda base: "from uv_user import paths\n" + "".join(
+        "paths.{} = {!r}\n".format(name, value) for name, value in scratch_layout(base).items())
+
+
 @pytest.fixture
 def tree_prelude() -> Callable[[Path], str]:
     """tree_prelude(root): Python that points paths' managed tree at ``root``, for a CLI run's prelude."""

@@ -121,6 +121,25 @@ def test_install_dry_run_refuses_a_linked_venv_before_it_asks_the_index(cli_env,
     assert local_index.requests == []
 
 
+@pytest.mark.root  # install refuses to run for real as anyone else
+def test_install_on_a_full_disk_ends_in_one_line_naming_the_file_not_a_traceback(cli_env, fake_uv, tmp_path,
+                                                                                layout_prelude):
+    prelude = layout_prelude(tmp_path) + (
+        "import errno, os\nreal = os.replace\n"
+        "def replace(src, dst, **kw):\n"
+        "    if dst == paths.UV_TOML:\n"
+        "        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a failed write() names no file\n"
+        "    return real(src, dst, **kw)\n"
+        "os.replace = replace\n")
+    env = cli_env(VERSION="none", USERNAME="root", PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    result = run(["install"], env, prelude=prelude)
+    assert result.returncode == 1
+    assert_one_error_line(result, "uv-user: {}{}: No space left on device; free disk space".format(
+        tmp_path, paths.UV_TOML))
+    assert "nothing was changed" not in result.stderr
+    assert os.path.isdir(str(tmp_path) + paths.CACHE)  # written before the disk was full
+
+
 # ----------------------------------------------------------------------------- repair
 
 

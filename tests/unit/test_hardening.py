@@ -341,7 +341,7 @@ def test_any_option_values_even_absurd_numbers_read_or_fail_with_one_line(env):
 
 
 class _Plan:
-    """The two fields install_uv reads."""
+    """The field staged_uv reads."""
 
     def __init__(self, url: str, sha: str) -> None:
         from uv_user.plan import UvStep
@@ -358,7 +358,8 @@ def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index,
     local_index.routes["/p/uv.whl"] = [local_index.reply(body=b"PK not the wheel", ctype="application/zip")]
     before = (sorted(os.listdir(bin_dir)), os.stat(bin_dir).st_mtime_ns)
     with pytest.raises(UvUserError) as caught:
-        apply.install_uv(_Plan(local_index.url + "/p/uv.whl", "0" * 64), no_sleep_fetcher(), log=lambda m: None)
+        with apply.staged_uv(_Plan(local_index.url + "/p/uv.whl", "0" * 64), no_sleep_fetcher(), log=lambda m: None):
+            pass
     assert "sha256 of {}/p/uv.whl is".format(local_index.url) in caught.value.line()
     assert "(nothing was changed)" in caught.value.line()
     # Not even a staging directory came and went: the directory's mtime is the same.

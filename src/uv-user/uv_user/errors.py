@@ -3,6 +3,11 @@
 Why data: the CLI prints it as one line, ``uv-user: <what>; <fix>`` plus whether anything was
 changed; the doctor shows ``what`` and ``fix`` on lines of its own; and a caller that must tell one
 kind of failure from another reads ``code``, never the wording, which is free to improve.
+
+Why ``changed`` is not a constructor argument: whoever raises cannot know whether the install has
+written anything yet, and a default would be a guess. ``apply.apply()`` knows, and marks every
+error raised after its first write; everything raised before it (options, facts, the plan, the
+download) changed nothing.
 """
 
 from __future__ import annotations
@@ -25,13 +30,13 @@ class UvUserError(Exception):
     traceback.
     """
 
-    def __init__(self, what: str, fix: str = "", *, code: str = "", changed: bool = False) -> None:
+    def __init__(self, what: str, fix: str = "", *, code: str = "") -> None:
         super().__init__(what + "; " + fix if fix else what)
         self.what = what
         self.fix = fix
         self.code = code
-        #: False while nothing on disk was touched, so the line can say so.
-        self.changed = changed
+        #: False while nothing on disk was touched, so the line can say so; set by apply.apply().
+        self.changed = False
 
     def line(self) -> str:
         """The one line the user sees: every value in it already escaped, the whole made one line."""
