@@ -292,8 +292,8 @@ def tree_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, str]]
 # --------------------------------------------------------------------------- plan inputs
 
 X86_GLIBC = Platform("x86_64", "glibc", (2, 36))
-ROOT_ACCOUNT = Account("root", 0, 0, "/root")
-VSCODE_ACCOUNT = Account("vscode", 1000, 1000, "/home/vscode")
+ROOT_ACCOUNT = Account("root", 0, 0)
+VSCODE_ACCOUNT = Account("vscode", 1000, 1000)
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def test_venv_state_decides_create_keep_or_recreate(make_options, make_facts, in
 
 def test_plan_owner_dirs_and_record(make_options, make_facts, index_files):
     plan = make_plan(make_options(version="0.13", compileBytecode="true"), make_facts(), index_files, AVAILABLE)
-    assert plan.user == Account("vscode", 1000, 1000, "/home/vscode")
+    assert plan.user == Account("vscode", 1000, 1000)
     assert plan.dirs == [paths.ROOT, paths.CACHE, paths.PYTHONS, paths.TOOLS, paths.TOOL_BIN]
     assert plan.python == "/usr/bin/python3"
     assert plan.record == {
@@ -155,7 +155,7 @@ def test_plan_without_python_is_an_error(make_options, make_facts, index_files):
 
 
 def test_plan_for_root_only_images_says_so_in_a_note(make_options, make_facts, index_files):
-    facts = make_facts(accounts=[Account("root", 0, 0, "/root")], remote_user="")
+    facts = make_facts(accounts=[Account("root", 0, 0)], remote_user="")
     plan = make_plan(make_options(), facts, index_files, AVAILABLE)
     assert plan.user.name == "root"
     assert any("owned by root" in note for note in plan.notes)

@@ -85,13 +85,13 @@ def write_atomic(path: str, content: str, mode: int = 0o644) -> None:
                 os.unlink(tmp)
 
 
-def run(cmd: Sequence[str], env: Optional[Dict[str, str]] = None, what: str = "") -> str:
+def run(cmd: Sequence[str], env: Optional[Dict[str, str]] = None, what: str = "") -> None:
+    """Run ``cmd``; when it fails, its last lines of output go into the error (the build log keeps the line)."""
     result = subprocess.run(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, check=False)
-    output = result.stdout.decode("utf-8", "replace")
     if result.returncode != 0:
+        output = result.stdout.decode("utf-8", "replace")
         last = [line for line in output.splitlines() if line.strip()][-3:]
         raise UvUserError("{} failed ({}): {}".format(what or cmd[0], result.returncode, " | ".join(last)))
-    return output
 
 
 @contextlib.contextmanager
@@ -156,7 +156,9 @@ def extract_binaries(archive: str, version: str, into: str, filename: str = "") 
     return found
 
 
-def build_env(plan: Plan) -> Dict[str, str]:
+def build_env() -> Dict[str, str]:
+    """The environment uv venv runs in: no cache, no downloads, and not the container's env variables
+    (a second install runs with VIRTUAL_ENV and UV_PROJECT_ENVIRONMENT pointing at the env it recreates)."""
     env = dict(os.environ)
     env.update({
         "UV_NO_CACHE": "1",
@@ -175,7 +177,7 @@ def create_venv(plan: Plan, log: Log) -> None:
     if plan.venv == "recreate":
         cmd.append("--clear")
     log("creating {} with {}".format(paths.VENV, plan.python))
-    run(cmd + [paths.VENV], env=build_env(plan), what="uv venv")
+    run(cmd + [paths.VENV], env=build_env(), what="uv venv")
 
 
 def write_uv_toml(plan: Plan, log: Log) -> None:

@@ -59,7 +59,6 @@ class Facts:
     installed_version: str = ""  # version of paths.BIN_DIR/uv if present
     venv_state: str = "absent"  # absent | valid | broken | linked (a symlink: the plan refuses it, see tree)
     uv_toml: str = ""
-    record: Dict[str, object] = field(default_factory=dict)
     is_root: bool = True
     tree: Tree = field(default_factory=Tree)
 
@@ -172,7 +171,8 @@ def _read(path: str) -> str:
 
 
 def read_record() -> Dict[str, object]:
-    """The install record (who owns the tree, which uv, the options), or {} when absent or unreadable."""
+    """The install record (who owns the tree, which uv, the options), or {} when absent or unreadable: what
+    the start-time repair and autoSync know of the install (the install itself never reads it)."""
     try:
         data = json.loads(_read(paths.RECORD) or "{}")
     except ValueError:
@@ -183,18 +183,16 @@ def read_record() -> Dict[str, object]:
 def gather(env: Dict[str, str]) -> Facts:
     uv_path = find_uv(env.get("PATH", os.defpath))
     ours = os.path.join(paths.BIN_DIR, "uv")
-    record = read_record()
     return Facts(
         platform=detect_platform(),
         python=base_python(),
-        accounts=[Account(p.pw_name, p.pw_uid, p.pw_gid, p.pw_dir) for p in pwd.getpwall()],
+        accounts=[Account(p.pw_name, p.pw_uid, p.pw_gid) for p in pwd.getpwall()],
         remote_user=env.get("_REMOTE_USER", ""),
         uv_on_path=uv_path,
         uv_on_path_version=uv_version(uv_path) if uv_path else "",
         installed_version=uv_version(ours) if os.path.exists(ours) else "",
         venv_state=venv_state(),
         uv_toml=_read(paths.UV_TOML),
-        record=record,
         is_root=os.geteuid() == 0,
         tree=tree(),
     )

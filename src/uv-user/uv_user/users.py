@@ -27,7 +27,6 @@ class Account:
     name: str
     uid: int
     gid: int
-    home: str = ""
     #: False for a deferred owner: named by remoteUser or the username option, created later.
     exists: bool = True
 

@@ -36,7 +36,7 @@ class VersionSpec:
 def parse_spec(raw: str) -> VersionSpec:
     """Parse the option; anything unexpected is refused before anything else happens."""
     value = raw.strip()
-    if value.lower() in ("latest", "lts", "stable"):
+    if value.lower() == "latest":
         return VersionSpec("latest")
     if value.lower() == "none":
         return VersionSpec("none")
