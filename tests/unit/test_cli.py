@@ -79,7 +79,7 @@ def test_install_for_a_user_created_later_defers_the_owner_and_says_so(cli_env, 
 
 
 def test_install_dry_run_with_version_none_prints_the_plan_and_only_asks_uv_its_version(cli_env, fake_uv):
-    existed = os.path.lexists("/opt/uv-user")
+    existed = os.path.lexists(paths.ROOT)
     env = cli_env(VERSION="none", USERNAME="root", SHELLCOMPLETION="false",
                   PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
     result = run(["install", "--dry-run"], env)
@@ -91,7 +91,7 @@ def test_install_dry_run_with_version_none_prints_the_plan_and_only_asks_uv_its_
     assert plan["uv"] == {"action": "reuse", "version": "0.9.30", "binary": str(fake_uv.path), "wheel": None}
     assert plan["user"]["name"] == "root"
     assert fake_uv.recorded_calls() == ["--version"]
-    assert os.path.lexists("/opt/uv-user") == existed
+    assert os.path.lexists(paths.ROOT) == existed
 
 
 def test_install_version_none_without_uv_on_path_exits_1(cli_env, tmp_path):

@@ -186,12 +186,12 @@ def test_describe_a_download_plan(make_options, make_facts, index_files):
     assert describe(plan) == [
         "uv 0.13.9: download {} (sha256 {}...)".format(X86_WHEEL, sha[:12]),
         "owner: vscode (uid 1000, gid 1000)",
-        "environment /opt/uv-user/venv: create with /usr/bin/python3",
-        "cache /opt/uv-user/cache, managed Pythons /opt/uv-user/python, uv tools /opt/uv-user/tools (commands in "
-        "/opt/uv-user/bin)",
-        "uv.toml /etc/uv/uv.toml: update",
+        "environment {}: create with /usr/bin/python3".format(paths.VENV),
+        "cache {}, managed Pythons {}, uv tools {} (commands in {})".format(paths.CACHE, paths.PYTHONS, paths.TOOLS,
+                                                                           paths.TOOL_BIN),
+        "uv.toml {}: update".format(paths.UV_TOML),
         "shell completion: bash, zsh, fish",
-        "start-time ownership repair: /usr/local/share/uv-user/entrypoint.sh",
+        "start-time ownership repair: " + paths.ENTRYPOINT,
     ]
 
 
@@ -200,14 +200,14 @@ def test_describe_keep_and_reuse_and_notes(make_options, make_facts):
                      make_facts(installed_version="0.13.9", venv_state="valid"))
     lines = describe(kept)
     assert lines[0] == "uv 0.13.9: already installed at " + OURS
-    assert "environment /opt/uv-user/venv: keep with /usr/bin/python3" in lines
+    assert "environment {}: keep with /usr/bin/python3".format(paths.VENV) in lines
     assert "shell completion: off" in lines
 
     facts = make_facts(uv_on_path="/usr/bin/uv", uv_on_path_version="0.9.30", uv_toml="native-tls = false\n")
     reused = make_plan(make_options(version="none"), facts)
     lines = describe(reused)
     assert lines[0] == "uv 0.9.30: reuse the image's /usr/bin/uv"
-    assert "uv.toml /etc/uv/uv.toml: unchanged" in lines
+    assert "uv.toml {}: unchanged".format(paths.UV_TOML) in lines
     assert lines[-1].startswith("note: kept native-tls")
 
 
