@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -342,8 +343,10 @@ def index_files() -> List[WheelFile]:
     return [_wheel(v, t) for v in ("0.13.8", "0.13.9") for t in tags]
 
 
-OPTION_VARIABLES = {"VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE", "SHELLCOMPLETION",
-                    "_REMOTE_USER"}
+# What the devcontainers CLI exports to install.sh: one variable per option of the feature's JSON, and the user.
+OPTION_VARIABLES = {name.upper() for name in json.loads(
+    (Path(__file__).resolve().parents[2] / "src" / "uv-user" / "devcontainer-feature.json").read_text(
+        encoding="utf-8"))["options"]} | {"_REMOTE_USER"}
 
 
 @pytest.fixture

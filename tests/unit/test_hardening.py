@@ -34,6 +34,9 @@ needs_root = pytest.mark.root  # chown to other uids; tests/conftest.py skips or
 FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 OWNER = (4242, 4242)
 X86 = "uv-0.9.30-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+# What the devcontainers CLI exports, one variable per option of the feature's JSON (indexUrl → INDEXURL).
+OPTION_VARIABLES = sorted(name.upper() for name in json.loads(
+    (FEATURE_DIR / "devcontainer-feature.json").read_text(encoding="utf-8"))["options"])
 
 
 def no_sleep_fetcher(**kwargs) -> Fetcher:
@@ -95,8 +98,7 @@ def test_any_index_url_is_accepted_usable_or_refused_with_one_line(raw):
 
 
 @settings(deadline=None, max_examples=200)
-@given(st.dictionaries(st.sampled_from(["VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE",
-                                        "SHELLCOMPLETION"]), st.text(max_size=24)))
+@given(st.dictionaries(st.sampled_from(OPTION_VARIABLES), st.text(max_size=24)))
 def test_any_option_values_read_or_fail_with_one_uv_user_line(env):
     try:
         options.read(env)
@@ -329,8 +331,7 @@ _OPTION_TEXT = st.one_of(st.text(max_size=24), _VERSION, _HUGE,
 
 
 @settings(deadline=None, max_examples=300)
-@given(st.dictionaries(st.sampled_from(["VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE",
-                                        "SHELLCOMPLETION", "AUTOSYNC"]), _OPTION_TEXT))
+@given(st.dictionaries(st.sampled_from(OPTION_VARIABLES), _OPTION_TEXT))
 @example({"VERSION": "1." + "9" * 5000})
 @example({"INDEXURL": "https://x:" + "9" * 5000 + "/simple"})
 def test_any_option_values_even_absurd_numbers_read_or_fail_with_one_line(env):

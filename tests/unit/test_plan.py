@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from uv_user import paths
@@ -13,6 +16,8 @@ from uv_user.uvtoml import MARKER
 from uv_user.wheels import Platform
 
 AVAILABLE = ["0.13.8", "0.13.9", "0.14.0rc1"]
+FEATURE_OPTIONS = json.loads((Path(__file__).resolve().parents[2] / "src" / "uv-user" / "devcontainer-feature.json")
+                             .read_text(encoding="utf-8"))["options"]
 OURS = paths.BIN_DIR + "/uv"
 X86_WHEEL = "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 
@@ -120,6 +125,8 @@ def test_plan_owner_dirs_and_record(make_options, make_facts, index_files):
         "options": {"version": "0.13.*", "indexUrl": "https://pypi.org/simple", "systemCerts": True,
                     "compileBytecode": True, "shellCompletion": True, "autoSync": "lock"},
     }
+    # Every option of the JSON is recorded; username as the owner it resolved to.
+    assert set(plan.record["options"]) | {"username"} == set(FEATURE_OPTIONS)
 
 
 def test_plan_uv_toml_gets_our_keys_and_reports_a_change(make_options, make_facts, index_files):

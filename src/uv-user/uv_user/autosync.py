@@ -30,6 +30,9 @@ from .text import shown
 # "all": like lock, for every member of a uv workspace (`--all-packages`); plain `uv sync` at a root with a
 # [project] installs that project only (a virtual root, without [project], already syncs every member).
 AUTO_SYNC_MODES = ("lock", "all", "always", "never")
+# The option's default (options.DEFAULTS and devcontainer-feature.json), and the mode of a record from an
+# install that predates the option.
+DEFAULT_MODE = "lock"
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def decide(mode: str, present: Set[str]) -> Decision:
 def recorded_mode(record: Dict[str, object]) -> str:
     options = record.get("options")
     mode = options.get("autoSync") if isinstance(options, dict) else None
-    return mode if mode in AUTO_SYNC_MODES else "lock"
+    return mode if mode in AUTO_SYNC_MODES else DEFAULT_MODE
 
 
 def failure_block(command: str, workspace: str, code: int) -> List[str]:

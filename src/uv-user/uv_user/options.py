@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from .autosync import AUTO_SYNC_MODES
+from .autosync import AUTO_SYNC_MODES, DEFAULT_MODE
 from .errors import UvUserError
 from .index import DEFAULT_INDEX, validate_index_url
 from .text import quoted
@@ -24,7 +24,7 @@ DEFAULTS = {
     "systemCerts": True,
     "compileBytecode": False,
     "shellCompletion": True,
-    "autoSync": "lock",
+    "autoSync": DEFAULT_MODE,
 }
 
 
@@ -36,7 +36,7 @@ class Options:
     system_certs: bool
     compile_bytecode: bool
     shell_completion: bool
-    auto_sync: str = "lock"
+    auto_sync: str
 
 
 def _flag(name: str, raw: str) -> bool:
