@@ -1,8 +1,11 @@
-"""``uv-user`` subcommands: install (build time), repair (every start), doctor (by hand).
+"""``uv-user`` subcommands: install (build time), repair (every start), sync (the lifecycle hook, or
+by hand) and doctor (by hand).
 
-Each phase reads as the plan it carries out: read options → inspect the image →
-make the plan (pure) → print it → apply it. Expected failures end in one
-``uv-user:`` line; only a bug prints a traceback.
+install reads as the plan it carries out: read options → inspect the image → the
+plan's refusals that need no network → ask the index (only when the installed uv
+cannot be the answer) → make the plan (pure) → print it → apply it. Expected
+failures end in one ``uv-user:`` line, printed here from the error's data; only a
+bug prints a traceback.
 """
 
 from __future__ import annotations

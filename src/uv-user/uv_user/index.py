@@ -1,7 +1,8 @@
 """Read a PyPI-compatible simple index page for uv: PEP 691 JSON, else PEP 503 HTML.
 
 Mirrors serve relative file links (``../../packages/...``), so every link is
-resolved against the URL of the page it came from.
+resolved against the URL of the page it came from. indexUrl itself obeys net's
+fetch rule; :func:`validate_index_url` only words its refusal for the option.
 """
 
 from __future__ import annotations

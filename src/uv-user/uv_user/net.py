@@ -7,6 +7,10 @@ proxy's CA that the image trusts is trusted here too.
 Every fetch is bounded in time and size (see PAGE and WHEEL): a socket timeout
 only bounds each read, so a server that sends a byte now and then, or never stops
 sending, would otherwise hold the build forever or fill its memory or disk.
+
+Which URLs may be fetched at all is one rule, :func:`url_problem`, for indexUrl and
+for every link and redirect an index hands out. Its answer is data (a code and a
+reason): callers branch on the code, and the refusals carry it as UvUserError.code.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class VersionSpec:
 
 
 def parse_spec(raw: str) -> VersionSpec:
-    """Parse the option; anything unexpected is refused before anything else happens."""
+    """Parse the option: latest, none, X.Y or X.Y.Z, as the README and the JSON list them, and no other
+    spelling (uv publishes no channel an alias could name). Anything else is refused before anything happens."""
     value = raw.strip()
     if value.lower() == "latest":
         return VersionSpec("latest")
