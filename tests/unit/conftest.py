@@ -250,44 +250,38 @@ def scratch_layout(base: Path) -> Dict[str, object]:
     return moved
 
 
+def _moved(monkeypatch: pytest.MonkeyPatch, moved: Dict[str, object]) -> Dict[str, object]:
+    for name, value in moved.items():
+        monkeypatch.setattr(paths_mod, name, value)
+    return moved
+
+
+def _prelude(moved: Dict[str, object]) -> str:
+    return "from uv_user import paths\n" + "".join("paths.{} = {!r}\n".format(n, v) for n, v in moved.items())
+
+
+@pytest.fixture
+def tree_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, object]]:
+    """tree_at(root): point paths' managed tree at ``root`` for this test; returns scratch_tree(root)."""
+    return lambda root: _moved(monkeypatch, dict(scratch_tree(root)))
+
+
 @pytest.fixture
 def layout_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, object]]:
     """layout_at(base): point every place uv-user installs to below ``base`` for this test."""
-
-    def move(base: Path) -> Dict[str, object]:
-        moved = scratch_layout(base)
-        for name, value in moved.items():
-            monkeypatch.setattr(paths_mod, name, value)
-        return moved
-
-    return move
-
-
-@pytest.fixture
-def layout_prelude() -> Callable[[Path], str]:
-    """layout_prelude(base): Python that does what layout_at does, for a CLI run's prelude."""
-    return lambda base: "from uv_user import paths\n" + "".join(
-        "paths.{} = {!r}\n".format(name, value) for name, value in scratch_layout(base).items())
+    return lambda base: _moved(monkeypatch, scratch_layout(base))
 
 
 @pytest.fixture
 def tree_prelude() -> Callable[[Path], str]:
-    """tree_prelude(root): Python that points paths' managed tree at ``root``, for a CLI run's prelude."""
-    return lambda root: "from uv_user import paths\n" + "".join(
-        "paths.{} = {!r}\n".format(name, value) for name, value in scratch_tree(root).items())
+    """tree_prelude(root): what tree_at does, as Python for a CLI run's prelude."""
+    return lambda root: _prelude(dict(scratch_tree(root)))
 
 
 @pytest.fixture
-def tree_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, str]]:
-    """tree_at(root): point paths' managed tree at ``root`` for this test; returns scratch_tree(root)."""
-
-    def move(root: Path) -> Dict[str, str]:
-        moved = scratch_tree(root)
-        for name, value in moved.items():
-            monkeypatch.setattr(paths_mod, name, value)
-        return moved
-
-    return move
+def layout_prelude() -> Callable[[Path], str]:
+    """layout_prelude(base): what layout_at does, as Python for a CLI run's prelude."""
+    return lambda base: _prelude(scratch_layout(base))
 
 
 # --------------------------------------------------------------------------- plan inputs
