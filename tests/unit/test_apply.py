@@ -123,14 +123,23 @@ def test_a_failure_raised_after_the_first_write_says_so(tmp_path, layout_at, mak
     assert os.path.isdir(paths.CACHE)  # written before it failed
 
 
-@pytest.mark.parametrize("failing", ["sha256", "read-only bin"])
-def test_a_failure_before_the_first_write_says_nothing_was_changed(tmp_path, layout_at, make_options, make_facts,
-                                                                  make_wheel, local_index, monkeypatch, failing):
+@pytest.mark.parametrize("failing, changed", [
+    ("sha256", False),
+    ("read-only bin", False),
+    ("not a wheel", False),
+    ("not a wheel, bin made", True),  # an image without /usr/local/bin: making it was a change
+])
+def test_a_failure_while_uv_is_staged_changed_nothing_unless_it_made_the_bin_dir(
+        tmp_path, layout_at, make_options, make_facts, make_wheel, local_index, monkeypatch, failing, changed):
     layout_at(tmp_path)
-    wheel_bytes = b"PK not a wheel, but its sha256 is right"
-    wheel = make_wheel("0.13.9", "manylinux_2_17_x86_64.manylinux2014_x86_64", sha=hashlib.sha256(wheel_bytes)
-                       .hexdigest() if failing != "sha256" else "0" * 64, base=local_index.url + "/p/")
-    local_index.routes["/p/" + wheel.filename] = [local_index.reply(body=wheel_bytes, ctype="application/zip")]
+    if failing == "not a wheel":
+        os.makedirs(paths.BIN_DIR)
+    before = sorted(os.listdir(str(tmp_path)))
+    body = b"PK not a wheel, but its sha256 is right"
+    wheel = make_wheel("0.13.9", "manylinux_2_17_x86_64.manylinux2014_x86_64",
+                       sha="0" * 64 if failing == "sha256" else hashlib.sha256(body).hexdigest(),
+                       base=local_index.url + "/p/")
+    local_index.routes["/p/" + wheel.filename] = [local_index.reply(body=body, ctype="application/zip")]
     if failing == "read-only bin":
         refusing(monkeypatch, "makedirs", paths.BIN_DIR, errno.EROFS)
     owner = me()
@@ -139,7 +148,12 @@ def test_a_failure_before_the_first_write_says_nothing_was_changed(tmp_path, lay
     with pytest.raises(UvUserError) as caught:
         apply.apply(plan, Fetcher(sleep=lambda seconds: None), lambda message: None)
     line = caught.value.line()
-    assert line.endswith("(nothing was changed)"), line
-    assert ("sha256 of " in line) if failing == "sha256" else line.startswith(
-        "uv-user: {}: Read-only file system;".format(paths.BIN_DIR))
-    assert not os.path.lexists(paths.ROOT) and not os.path.lexists(paths.BIN_DIR)
+    assert line.endswith("(nothing was changed)") is not changed, line
+    assert line.startswith({"sha256": "uv-user: sha256 of ",
+                            "read-only bin": "uv-user: {}: Read-only file system;".format(paths.BIN_DIR)}.get(
+        failing, "uv-user: {} is not a valid wheel; check indexUrl".format(wheel.filename))), line
+    assert not os.path.lexists(paths.ROOT)
+    if failing in ("sha256", "read-only bin"):
+        assert sorted(os.listdir(str(tmp_path))) == before  # not even the bin dir was made
+    else:
+        assert os.listdir(paths.BIN_DIR) == []  # the staging went with the failure

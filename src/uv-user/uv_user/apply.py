@@ -112,14 +112,17 @@ def staged_uv(plan: Plan, fetcher: Optional[Fetcher], log: Log) -> Iterator[Dict
         log("downloading " + shown(wheel.url))
         with open(archive, "wb") as out:
             fetcher.download(wheel.url, out, wheel.sha256)
+        existed = os.path.isdir(paths.BIN_DIR)  # in every image; where it is not, making it changes the image
         with naming(paths.BIN_DIR):
             os.makedirs(paths.BIN_DIR, exist_ok=True)
-            staging = tempfile.mkdtemp(prefix=".uv-user-", dir=paths.BIN_DIR)
-            staged = extract_binaries(archive, plan.uv.version, staging, wheel.filename)
-        got = uv_version(staged["uv"])
-        if got != plan.uv.version:
-            raise UvUserError("the downloaded uv reports version {!r}, expected {}".format(got, plan.uv.version),
-                              "check indexUrl")
+        with reported(changed=not existed):
+            with naming(paths.BIN_DIR):
+                staging = tempfile.mkdtemp(prefix=".uv-user-", dir=paths.BIN_DIR)
+                staged = extract_binaries(archive, plan.uv.version, staging, wheel.filename)
+            got = uv_version(staged["uv"])
+            if got != plan.uv.version:
+                raise UvUserError("the downloaded uv reports version {!r}, expected {}".format(
+                    got, plan.uv.version), "check indexUrl")
         yield staged
     finally:
         shutil.rmtree(download, ignore_errors=True)
