@@ -124,6 +124,8 @@ def refuse_tree(tree: Tree, user: users.Account) -> None:
 
 def make_plan(options: Options, facts: Facts, files: Sequence[wheels.WheelFile] = (),
               available: Sequence[str] = ()) -> Plan:
+    """Everything apply will do, or the one refusal that stops it: preflight's first, then uv's (which may
+    need the index's ``files`` and ``available`` versions)."""
     user = preflight(options, facts)
     uv = plan_uv(options, facts, files, available)
     venv = {"absent": "create", "valid": "keep", "broken": "recreate"}[facts.venv_state]
