@@ -182,7 +182,7 @@ def mentions() -> Iterator[Tuple[str, str]]:
 
 def repair_state() -> str:
     """paths.REPAIR_STATE as uv-user has it: the unit session points it at a tmp dir (conftest)."""
-    return subprocess.run([sys.executable, "-c", "from uv_user import paths; print(paths.REPAIR_STATE)"],
+    return subprocess.run([sys.executable, "-B", "-c", "from uv_user import paths; print(paths.REPAIR_STATE)"],
                           cwd=str(FEATURE_DIR), stdout=subprocess.PIPE, universal_newlines=True,
                           check=True).stdout.strip()
 
