@@ -6,7 +6,8 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 
 # Never pick up the interpreter of uv-user's own environment (a second install
-# runs with /opt/uv-user/venv/bin first on PATH).
+# runs with /opt/uv-user/venv/bin first on PATH). /opt/uv-user is paths.ROOT:
+# this shim runs before any python3 can be asked (tests/unit/test_layout.py checks).
 find_python() {
     saved_ifs=$IFS
     IFS=:

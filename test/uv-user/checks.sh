@@ -7,7 +7,11 @@
 # The project is synced where the user works (the workspace when it is
 # writable, else $HOME), and must leave no .venv there.
 
+# The layout, as src/uv-user/uv_user/paths.py has it (tests/unit/test_layout.py checks these three
+# against it, and that no script here spells a path below them out).
+UVU_ROOT=/opt/uv-user
 UVU_ENV=/opt/uv-user/venv
+UVU_CACHE=/opt/uv-user/cache
 
 uvuser_project_dir() {
     local base
@@ -31,7 +35,7 @@ TOML
 
 # Everything under the env, cache and managed Pythons belongs to the user.
 uvuser_all_owned() {
-    [ -z "$(find /opt/uv-user \( ! -user "$(id -u)" -o ! -group "$(id -g)" \) -print -quit 2>/dev/null)" ]
+    [ -z "$(find "${UVU_ROOT}" \( ! -user "$(id -u)" -o ! -group "$(id -g)" \) -print -quit 2>/dev/null)" ]
 }
 
 uvuser_core_checks() {
@@ -46,8 +50,8 @@ uvuser_core_checks() {
     check "VIRTUAL_ENV agrees with it" test "${VIRTUAL_ENV}" = "${UVU_ENV}"
     check "env owned by the user before sync" uvuser_all_owned
     check "python on PATH is the env's" test "$(command -v python)" = "${UVU_ENV}/bin/python"
-    check "login shell python is the env's" bash -lc 'test "$(command -v python)" = /opt/uv-user/venv/bin/python'
-    check "a fresh login (su -, ssh) gets the env and uv's settings" env -i HOME="${HOME}" PATH=/usr/bin:/bin bash -lc 'test "$(command -v python)" = /opt/uv-user/venv/bin/python && test "${UV_PROJECT_ENVIRONMENT}:${VIRTUAL_ENV}:${UV_CACHE_DIR}" = /opt/uv-user/venv:/opt/uv-user/venv:/opt/uv-user/cache'
+    check "login shell python is the env's" bash -lc "test \"\$(command -v python)\" = ${UVU_ENV}/bin/python"
+    check "a fresh login (su -, ssh) gets the env and uv's settings" env -i HOME="${HOME}" PATH=/usr/bin:/bin bash -lc "test \"\$(command -v python)\" = ${UVU_ENV}/bin/python && test \"\${UV_PROJECT_ENVIRONMENT}:\${VIRTUAL_ENV}:\${UV_CACHE_DIR}\" = ${UVU_ENV}:${UVU_ENV}:${UVU_CACHE}"
     check "uv sync in the project" bash -c "cd '${proj}' && uv sync"
     check "no .venv in the project" test ! -e "${proj}/.venv"
     check "synced package lands in the env" python -c "import iniconfig, sys; assert sys.prefix == '${UVU_ENV}', sys.prefix; assert iniconfig.__file__.startswith('${UVU_ENV}/')"

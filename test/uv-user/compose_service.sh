@@ -4,6 +4,6 @@ source dev-container-features-test-lib
 source ./checks.sh
 
 uvuser_core_checks vscode
-check "the feature's volume is mounted" bash -c 'grep -q " /opt/uv-user " /proc/mounts'
+check "the feature's volume is mounted" grep -q " ${UVU_ROOT} " /proc/mounts
 
 reportResults

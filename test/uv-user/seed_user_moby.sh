@@ -7,6 +7,6 @@ source ./checks.sh
 uvuser_core_checks moby
 check "no sudo in this image" bash -c '! command -v sudo'
 check "the seed's ~/.local/bin stays on PATH" bash -c 'case ":$PATH:" in *:/home/moby/.local/bin:*) true;; *) false;; esac'
-check "the env comes before ~/.local/bin" bash -c 'case "$PATH" in /opt/uv-user/venv/bin:*) true;; *) false;; esac'
+check "the env comes before ~/.local/bin" bash -c "case \"\$PATH\" in ${UVU_ENV}/bin:*) true;; *) false;; esac"
 
 reportResults

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -226,11 +227,68 @@ def fake_uv(tmp_path: Path) -> FakeUv:
     return FakeUv(bin_dir, script, calls)
 
 
+# --------------------------------------------------------------------------- uv-user's tree, elsewhere
+
+# The paths attributes that name the managed tree (paths.managed_dirs() reads them when called).
+TREE_NAMES = ("ROOT", "VENV", "CACHE", "PYTHONS", "TOOLS", "TOOL_BIN")
+
+
+def scratch_tree(root: Path) -> Dict[str, str]:
+    """The managed tree's paths moved under ``root`` (name → path), derived from paths itself: for
+    monkeypatch.setattr(paths, name, value), or a CLI prelude."""
+    return {name: str(root) + getattr(paths_mod, name)[len(paths_mod.ROOT):] for name in TREE_NAMES}
+
+
+def scratch_layout(base: Path) -> Dict[str, object]:
+    """Every place uv-user installs to (each absolute path in paths, and the completion files), moved
+    below ``base``: derived from paths itself, so a new location moves too."""
+    moved: Dict[str, object] = {name: str(base) + value for name, value in vars(paths_mod).items()
+                                if name.isupper() and isinstance(value, str) and value.startswith("/")
+                                and ":" not in value}  # not SYSTEM_PATH: where programs are, not a place
+    moved["COMPLETION_FILES"] = {shell: tuple(str(base) + path for path in files)
+                                 for shell, files in paths_mod.COMPLETION_FILES.items()}
+    return moved
+
+
+def _moved(monkeypatch: pytest.MonkeyPatch, moved: Dict[str, object]) -> Dict[str, object]:
+    for name, value in moved.items():
+        monkeypatch.setattr(paths_mod, name, value)
+    return moved
+
+
+def _prelude(moved: Dict[str, object]) -> str:
+    return "from uv_user import paths\n" + "".join("paths.{} = {!r}\n".format(n, v) for n, v in moved.items())
+
+
+@pytest.fixture
+def tree_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, object]]:
+    """tree_at(root): point paths' managed tree at ``root`` for this test; returns scratch_tree(root)."""
+    return lambda root: _moved(monkeypatch, dict(scratch_tree(root)))
+
+
+@pytest.fixture
+def layout_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, object]]:
+    """layout_at(base): point every place uv-user installs to below ``base`` for this test."""
+    return lambda base: _moved(monkeypatch, scratch_layout(base))
+
+
+@pytest.fixture
+def tree_prelude() -> Callable[[Path], str]:
+    """tree_prelude(root): what tree_at does, as Python for a CLI run's prelude."""
+    return lambda root: _prelude(dict(scratch_tree(root)))
+
+
+@pytest.fixture
+def layout_prelude() -> Callable[[Path], str]:
+    """layout_prelude(base): what layout_at does, as Python for a CLI run's prelude."""
+    return lambda base: _prelude(scratch_layout(base))
+
+
 # --------------------------------------------------------------------------- plan inputs
 
 X86_GLIBC = Platform("x86_64", "glibc", (2, 36))
-ROOT_ACCOUNT = Account("root", 0, 0, "/root")
-VSCODE_ACCOUNT = Account("vscode", 1000, 1000, "/home/vscode")
+ROOT_ACCOUNT = Account("root", 0, 0)
+VSCODE_ACCOUNT = Account("vscode", 1000, 1000)
 
 
 @pytest.fixture
@@ -279,8 +337,10 @@ def index_files() -> List[WheelFile]:
     return [_wheel(v, t) for v in ("0.13.8", "0.13.9") for t in tags]
 
 
-OPTION_VARIABLES = {"VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE", "SHELLCOMPLETION",
-                    "_REMOTE_USER"}
+# What the devcontainers CLI exports to install.sh: one variable per option of the feature's JSON, and the user.
+OPTION_VARIABLES = {name.upper() for name in json.loads(
+    (Path(__file__).resolve().parents[2] / "src" / "uv-user" / "devcontainer-feature.json").read_text(
+        encoding="utf-8"))["options"]} | {"_REMOTE_USER"}
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def test_install_for_a_user_created_later_defers_the_owner_and_says_so(cli_env, 
 
 
 def test_install_dry_run_with_version_none_prints_the_plan_and_only_asks_uv_its_version(cli_env, fake_uv):
-    existed = os.path.lexists("/opt/uv-user")
+    existed = os.path.lexists(paths.ROOT)
     env = cli_env(VERSION="none", USERNAME="root", SHELLCOMPLETION="false",
                   PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
     result = run(["install", "--dry-run"], env)
@@ -91,13 +91,53 @@ def test_install_dry_run_with_version_none_prints_the_plan_and_only_asks_uv_its_
     assert plan["uv"] == {"action": "reuse", "version": "0.9.30", "binary": str(fake_uv.path), "wheel": None}
     assert plan["user"]["name"] == "root"
     assert fake_uv.recorded_calls() == ["--version"]
-    assert os.path.lexists("/opt/uv-user") == existed
+    assert os.path.lexists(paths.ROOT) == existed
 
 
 def test_install_version_none_without_uv_on_path_exits_1(cli_env, tmp_path):
     result = run(["install", "--dry-run"], cli_env(VERSION="none", PATH=str(tmp_path)))
     assert result.returncode == 1
     assert_one_error_line(result, "version is none but no working uv is on PATH")
+
+
+def test_install_dry_run_refuses_a_linked_venv_before_it_asks_the_index(cli_env, local_index, tmp_path,
+                                                                       tree_prelude):
+    """The dry run used to print "keep" and exit 0 (the venv looked valid through its link) while the real
+    install refused it, after fetching the index."""
+    root, target = tmp_path / "uv-user", tmp_path / "elsewhere"
+    (target / "bin").mkdir(parents=True)
+    (target / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    os.symlink(sys.executable, str(target / "bin" / "python"))
+    root.mkdir()
+    os.symlink(str(target), str(root / "venv"))
+    prelude = tree_prelude(root)
+    env = cli_env(INDEXURL=local_index.url + "/simple", VERSION="0.13.9")
+    for args in (["install", "--dry-run"], ["install"]):
+        result = run(args, env, prelude=prelude)
+        assert result.returncode == 1
+        assert_one_error_line(result, "uv-user: {} is a symlink (to {}); uv-user never writes through links".format(
+            root / "venv", target), "(nothing was changed)")
+        assert result.stdout == ""
+    assert local_index.requests == []
+
+
+@pytest.mark.root  # install refuses to run for real as anyone else
+def test_install_on_a_full_disk_ends_in_one_line_naming_the_file_not_a_traceback(cli_env, fake_uv, tmp_path,
+                                                                                layout_prelude):
+    prelude = layout_prelude(tmp_path) + (
+        "import errno, os\nreal = os.replace\n"
+        "def replace(src, dst, **kw):\n"
+        "    if dst == paths.UV_TOML:\n"
+        "        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a failed write() names no file\n"
+        "    return real(src, dst, **kw)\n"
+        "os.replace = replace\n")
+    env = cli_env(VERSION="none", USERNAME="root", PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    result = run(["install"], env, prelude=prelude)
+    assert result.returncode == 1
+    assert_one_error_line(result, "uv-user: {}{}: No space left on device; free disk space".format(
+        tmp_path, paths.UV_TOML))
+    assert "nothing was changed" not in result.stderr
+    assert os.path.isdir(str(tmp_path) + paths.CACHE)  # written before the disk was full
 
 
 # ----------------------------------------------------------------------------- repair

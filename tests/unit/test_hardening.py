@@ -24,7 +24,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from uv_user import apply, index, net, options, paths, repair, users, wheels
+from uv_user import apply, facts, index, net, options, paths, plan, repair, users, wheels
 from uv_user import versions as versions_mod
 from uv_user.errors import UvUserError
 from uv_user.index import fetch_project, validate_index_url
@@ -34,6 +34,9 @@ needs_root = pytest.mark.root  # chown to other uids; tests/conftest.py skips or
 FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 OWNER = (4242, 4242)
 X86 = "uv-0.9.30-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+# What the devcontainers CLI exports, one variable per option of the feature's JSON (indexUrl → INDEXURL).
+OPTION_VARIABLES = sorted(name.upper() for name in json.loads(
+    (FEATURE_DIR / "devcontainer-feature.json").read_text(encoding="utf-8"))["options"])
 
 
 def no_sleep_fetcher(**kwargs) -> Fetcher:
@@ -90,13 +93,12 @@ def test_any_index_url_is_accepted_usable_or_refused_with_one_line(raw):
     except UvUserError as exc:
         assert exc.line().startswith("uv-user: indexUrl ")
         return
-    assert url_problem(value) == ""
-    assert url_problem(index.project_url(value)) == ""
+    assert url_problem(value) is None
+    assert url_problem(index.project_url(value)) is None
 
 
 @settings(deadline=None, max_examples=200)
-@given(st.dictionaries(st.sampled_from(["VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE",
-                                        "SHELLCOMPLETION"]), st.text(max_size=24)))
+@given(st.dictionaries(st.sampled_from(OPTION_VARIABLES), st.text(max_size=24)))
 def test_any_option_values_read_or_fail_with_one_uv_user_line(env):
     try:
         options.read(env)
@@ -152,6 +154,7 @@ def test_a_redirect_to_plain_http_elsewhere_is_refused_not_followed(local_index)
         fetch_project(no_sleep_fetcher(), local_index.url + "/simple")
     line = caught.value.line()
     assert "redirects to http://mirror.invalid/uv/, which uv-user refuses: it is plain HTTP" in line
+    assert caught.value.code == net.PLAIN_HTTP
     assert len(local_index.requests) == 1
 
 
@@ -165,6 +168,7 @@ def test_an_https_index_that_redirects_to_plain_http_is_refused_even_to_loopback
     assert caught.value.line() == (
         "uv-user: {}/simple/uv/ redirects to {}/simple/uv/, which uv-user refuses: it would downgrade HTTPS to "
         "plain HTTP; check indexUrl (nothing was changed)".format(tls_index.url, local_index.url))
+    assert caught.value.code == net.DOWNGRADE
     assert len(tls_index.requests) == 1 and local_index.requests == []
 
 
@@ -327,8 +331,7 @@ _OPTION_TEXT = st.one_of(st.text(max_size=24), _VERSION, _HUGE,
 
 
 @settings(deadline=None, max_examples=300)
-@given(st.dictionaries(st.sampled_from(["VERSION", "USERNAME", "INDEXURL", "SYSTEMCERTS", "COMPILEBYTECODE",
-                                        "SHELLCOMPLETION", "AUTOSYNC"]), _OPTION_TEXT))
+@given(st.dictionaries(st.sampled_from(OPTION_VARIABLES), _OPTION_TEXT))
 @example({"VERSION": "1." + "9" * 5000})
 @example({"INDEXURL": "https://x:" + "9" * 5000 + "/simple"})
 def test_any_option_values_even_absurd_numbers_read_or_fail_with_one_line(env):
@@ -339,7 +342,7 @@ def test_any_option_values_even_absurd_numbers_read_or_fail_with_one_line(env):
 
 
 class _Plan:
-    """The two fields install_uv reads."""
+    """The field staged_uv reads."""
 
     def __init__(self, url: str, sha: str) -> None:
         from uv_user.plan import UvStep
@@ -356,7 +359,8 @@ def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index,
     local_index.routes["/p/uv.whl"] = [local_index.reply(body=b"PK not the wheel", ctype="application/zip")]
     before = (sorted(os.listdir(bin_dir)), os.stat(bin_dir).st_mtime_ns)
     with pytest.raises(UvUserError) as caught:
-        apply.install_uv(_Plan(local_index.url + "/p/uv.whl", "0" * 64), no_sleep_fetcher(), log=lambda m: None)
+        with apply.staged_uv(_Plan(local_index.url + "/p/uv.whl", "0" * 64), no_sleep_fetcher(), log=lambda m: None):
+            pass
     assert "sha256 of {}/p/uv.whl is".format(local_index.url) in caught.value.line()
     assert "(nothing was changed)" in caught.value.line()
     # Not even a staging directory came and went: the directory's mtime is the same.
@@ -364,7 +368,7 @@ def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index,
     assert os.listdir(tmp_path / "tmp") == []  # the download was cleaned up
 
 
-def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, tree_at, make_options, make_facts):
     # `uv venv --clear` through such a link empties the directory it points to (seen with uv 0.9.30).
     root = tmp_path / "uv-user"
     target = tmp_path / "precious"
@@ -372,11 +376,11 @@ def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, monkey
     target.mkdir()
     (target / "keep").write_text("mine")
     os.symlink(target, root / "venv")
-    for name, value in (("ROOT", root), ("VENV", root / "venv"), ("CACHE", root / "cache"),
-                        ("PYTHONS", root / "python")):
-        monkeypatch.setattr(paths, name, str(value))
+    tree_at(root)
+    found = make_facts(tree=facts.tree(), venv_state=facts.venv_state())
+    assert found.venv_state == "linked"  # never "valid" through the link
     with pytest.raises(UvUserError) as caught:
-        apply.apply(None, None, log=lambda m: None)  # type: ignore[arg-type]  # refused before the plan is read
+        plan.make_plan(make_options(), found)  # the plan refuses: apply never meets such a tree
     assert caught.value.line() == ("uv-user: {} is a symlink (to {}); uv-user never writes through links: remove it "
                                    "from the image and rebuild (nothing was changed)".format(root / "venv", target))
     assert (target / "keep").read_text() == "mine"

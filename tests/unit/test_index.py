@@ -7,7 +7,8 @@ import json
 import pytest
 
 from uv_user.errors import UvUserError
-from uv_user.index import parse_html, parse_json, project_url, validate_index_url
+from uv_user import net
+from uv_user.index import SHELL_TEXT, parse_html, parse_json, project_url, validate_index_url
 from uv_user.text import quoted
 
 PAGE = "https://mirror.example/simple/uv/"
@@ -202,6 +203,26 @@ def test_validate_index_url_refuses_non_https_and_shell_text_naming_it(raw):
 def test_validate_index_url_refuses_plain_http_to_dns_names_that_merely_start_with_127(raw):
     with pytest.raises(UvUserError):
         validate_index_url(raw)
+
+
+@pytest.mark.parametrize("raw, code", [
+    ("http://example.com/simple", net.PLAIN_HTTP),
+    ("https://alice:pw@mirror.example/simple", net.CREDENTIALS),
+    ("ftp://x", net.NOT_HTTP),
+    ("", net.NOT_HTTP),
+    ("https://x/$(id)/simple", SHELL_TEXT),
+    ("http://[::1/simple", net.INVALID_URL),
+    ("https://mirror.example/sim ple", net.CONTROL_CHARACTERS),
+    ("http://127.0.0.1:0/simple", net.PORT_ZERO),
+    ("https://a..b/simple", net.BAD_HOST),
+])
+def test_validate_index_url_says_which_kind_of_refusal_as_a_code(raw, code):
+    """Callers branch on the code, never on the words (which say the same in a sentence)."""
+    with pytest.raises(UvUserError) as caught:
+        validate_index_url(raw)
+    assert caught.value.code == code
+    problem = net.url_problem(raw.strip())  # the fetch rules, as data: the same kind, or none but the shell text
+    assert (problem.code if problem else SHELL_TEXT) == code
 
 
 def test_project_url_appends_the_uv_project_once():

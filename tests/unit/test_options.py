@@ -27,8 +27,15 @@ def field_of(option: str) -> str:
 # ----------------------------------------------------------------------------- read
 
 
+def exported(value: object) -> str:
+    """An option value as the devcontainers CLI exports it (a JSON boolean as true or false)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def test_no_environment_means_every_default():
     got = options.read({})
+    # Exactly what the CLI exports when devcontainer.json sets nothing: the JSON's defaults.
+    assert got == options.read({name.upper(): exported(spec["default"]) for name, spec in JSON_OPTIONS.items()})
     assert got == options.Options(
         version=VersionSpec("latest"),
         username="automatic",
@@ -36,20 +43,24 @@ def test_no_environment_means_every_default():
         system_certs=True,
         compile_bytecode=False,
         shell_completion=True,
+        auto_sync="lock",
     )
+    assert set(vars(got)) == {field_of(name) for name in JSON_OPTIONS}  # a field per option, and no other
 
 
 def test_options_are_read_from_upper_cased_names():
-    got = options.read({
+    env = {
         "VERSION": "0.13.9",
         "USERNAME": " node ",
         "INDEXURL": "https://mirror.example/simple/",
         "SYSTEMCERTS": "false",
         "COMPILEBYTECODE": "true",
         "SHELLCOMPLETION": "false",
-    })
-    assert got == options.Options(VersionSpec("exact", (0, 13, 9)), "node", "https://mirror.example/simple",
-                                  False, True, False)
+        "AUTOSYNC": "all",
+    }
+    assert set(env) == {name.upper() for name in JSON_OPTIONS}  # every option of the JSON, set at once
+    assert options.read(env) == options.Options(VersionSpec("exact", (0, 13, 9)), "node",
+                                                "https://mirror.example/simple", False, True, False, "all")
 
 
 def test_json_spelled_names_are_not_what_the_cli_exports_and_are_ignored():

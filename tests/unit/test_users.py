@@ -7,13 +7,13 @@ import pytest
 from uv_user.errors import UvUserError
 from uv_user.users import Account, deferred, resolve
 
-ROOT = Account("root", 0, 0, "/root")
-DAEMON = Account("daemon", 1, 1, "/usr/sbin")
-VSCODE = Account("vscode", 1001, 1001, "/home/vscode")
-NODE = Account("node", 1000, 1000, "/home/node")
-CODESPACE = Account("codespace", 1002, 1002, "/home/codespace")
-ALICE = Account("alice", 2000, 2000, "/home/alice")
-DEV = Account("dev", 1000, 1000, "/home/dev")
+ROOT = Account("root", 0, 0)
+DAEMON = Account("daemon", 1, 1)
+VSCODE = Account("vscode", 1001, 1001)
+NODE = Account("node", 1000, 1000)
+CODESPACE = Account("codespace", 1002, 1002)
+ALICE = Account("alice", 2000, 2000)
+DEV = Account("dev", 1000, 1000)
 
 
 def test_automatic_takes_the_remote_user_when_it_exists():

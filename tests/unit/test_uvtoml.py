@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from uv_user.uvtoml import MARKER, merge, top_level_keys
+from uv_user.uvtoml import MARKER, candidates, merge, spellings, top_level_keys
 
 CERTS = [("system-certs", "native-tls")]
 BOTH = {"system-certs": "true", "compile-bytecode": "true"}
@@ -170,3 +170,25 @@ def test_a_user_line_above_our_line_of_the_same_key_wins():
     text, notes = merge(existing, CERTS_ONLY, CERTS)
     assert text == "system-certs = false\n"
     assert notes
+
+
+# ----------------------------------------------------------------------------- one text per spelling
+
+
+def test_candidates_spell_our_aliased_key_each_way_uv_has_named_it_current_first():
+    texts, notes = candidates(USER_FILE, BOTH, CERTS)
+    assert texts == [merge(USER_FILE, BOTH, CERTS)[0],
+                     ours("native-tls", "true") + "\n" + ours("compile-bytecode", "true") + "\n" + USER_FILE]
+    assert notes == []
+
+
+def test_candidates_are_one_text_when_no_aliased_key_is_written():
+    assert candidates(USER_FILE, {"system-certs": None, "compile-bytecode": "true"}, CERTS)[0] == [
+        ours("compile-bytecode", "true") + "\n" + USER_FILE]
+    text, notes = candidates("native-tls = false\n", CERTS_ONLY, CERTS)
+    assert text == ["native-tls = false\n"] and len(notes) == 1  # the user's own spelling is theirs
+
+
+def test_spellings_rename_only_keys_of_an_alias_group():
+    assert spellings(BOTH, CERTS) == [BOTH, {"native-tls": "true", "compile-bytecode": "true"}]
+    assert spellings({"compile-bytecode": "true"}, CERTS) == [{"compile-bytecode": "true"}]

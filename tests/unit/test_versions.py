@@ -32,6 +32,7 @@ def test_parse_spec_accepts_documented_forms(raw, expected):
 @pytest.mark.parametrize("raw", [
     "9.9.bogus", "latest; rm -rf /", "$(id)", "", "   ", "1.2.3.4", "01.2.3", "v1.2.3", "1", "1.2.", "0.13.x",
     "1.2.3rc1", ">=0.13", "0.13.9\n0.13.8", "`id`",
+    "lts", "stable",  # once undocumented spellings of latest: uv has no LTS or stable channel to promise
 ])
 def test_parse_spec_refuses_anything_else_with_one_named_line(raw):
     with pytest.raises(UvUserError) as caught:

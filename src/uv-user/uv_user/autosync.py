@@ -30,6 +30,9 @@ from .text import shown
 # "all": like lock, for every member of a uv workspace (`--all-packages`); plain `uv sync` at a root with a
 # [project] installs that project only (a virtual root, without [project], already syncs every member).
 AUTO_SYNC_MODES = ("lock", "all", "always", "never")
+# The option's default (options.DEFAULTS and devcontainer-feature.json), and the mode of a record from an
+# install that predates the option.
+DEFAULT_MODE = "lock"
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def decide(mode: str, present: Set[str]) -> Decision:
 def recorded_mode(record: Dict[str, object]) -> str:
     options = record.get("options")
     mode = options.get("autoSync") if isinstance(options, dict) else None
-    return mode if mode in AUTO_SYNC_MODES else "lock"
+    return mode if mode in AUTO_SYNC_MODES else DEFAULT_MODE
 
 
 def failure_block(command: str, workspace: str, code: int) -> List[str]:
@@ -97,7 +100,7 @@ def run_as(record: Dict[str, object], euid: int) -> RunAs:
         owner = pwd.getpwnam(name)
     except KeyError:
         raise UvUserError("the environment belongs to user {}, who does not exist in this container, and "
-                          "uv-user never syncs it as root; run `uv-user doctor`".format(shown(name)))
+                          "uv-user never syncs it as root".format(shown(name)), "run `uv-user doctor`")
 
     def drop() -> None:
         os.initgroups(owner.pw_name, owner.pw_gid)

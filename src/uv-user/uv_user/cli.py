@@ -1,8 +1,11 @@
-"""``uv-user`` subcommands: install (build time), repair (every start), doctor (by hand).
+"""``uv-user`` subcommands: install (build time), repair (every start), sync (the lifecycle hook, or
+by hand) and doctor (by hand).
 
-Each phase reads as the plan it carries out: read options → inspect the image →
-make the plan (pure) → print it → apply it. Expected failures end in one
-``uv-user:`` line; only a bug prints a traceback.
+install reads as the plan it carries out: read options → inspect the image → the
+plan's refusals that need no network → ask the index (only when the installed uv
+cannot be the answer) → make the plan (pure) → print it → apply it. Expected
+failures end in one ``uv-user:`` line, printed here from the error's data; only a
+bug prints a traceback.
 """
 
 from __future__ import annotations
@@ -24,20 +27,19 @@ def log(message: str) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from . import apply, facts, index, options, plan, users
-    from .net import Fetcher
+    from . import apply, facts, index, net, options, plan
 
     chosen = options.read(os.environ)
     found = facts.gather(dict(os.environ))
     if not found.is_root and not args.dry_run:
-        raise UvUserError("install must run as root (the devcontainers CLI does this); use --dry-run to preview")
-    # A bad username is the user's to fix: say so before the index is asked (offline, it would hide it).
-    users.resolve(chosen.username, found.remote_user, found.accounts)
-    fetcher: Optional[Fetcher] = None
+        raise UvUserError("install must run as root (the devcontainers CLI does this)", "use --dry-run to preview")
+    # What the user must fix is said before the index is asked (offline, a failed fetch would hide it).
+    plan.preflight(chosen, found)
+    fetcher: Optional[net.Fetcher] = None
     files: list = []
     available: list = []
     if plan.needs_index(chosen, found):
-        fetcher = Fetcher()
+        fetcher = net.Fetcher()
         files, versions = index.fetch_project(fetcher, chosen.index_url)
         available = sorted(versions)
     the_plan = plan.make_plan(chosen, found, files, available)

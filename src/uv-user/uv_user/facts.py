@@ -1,4 +1,10 @@
-"""Read-only inspection of the image: everything the plan depends on, nothing written."""
+"""Read-only inspection of the image: everything the plan depends on, nothing written.
+
+Why the facts include uv-user's own tree (:class:`Tree`): the plan must refuse, before the index is
+asked and before the first write, everything apply would otherwise find out only halfway: a managed
+directory that is a symlink (``uv venv --clear`` would empty what it points to) or not a directory,
+and a file the ownership repair would leave alone (a hard link with names outside the tree).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,36 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from . import paths
+from .errors import UvUserError
 from .users import Account
 from .wheels import Platform, normalize_arch
+
+
+@dataclass(frozen=True)
+class Stranger:
+    """A file under the tree that the ownership repair will not re-own, with its owner now."""
+
+    path: str
+    uid: int
+    gid: int
+    why: str  # "a hard link with 1 of its 2 names outside /opt/uv-user: left alone, since ..."
+
+
+@dataclass(frozen=True)
+class Tree:
+    """uv-user's own tree as the install finds it, as far as the plan must refuse it up front."""
+
+    #: managed directories that are symlinks, and where they point
+    linked: Tuple[Tuple[str, str], ...] = ()
+    #: managed directories that exist as something other than a directory
+    not_dirs: Tuple[str, ...] = ()
+    #: files the repair leaves alone whatever their owner (names outside the tree), as far as listed
+    strangers: Tuple[Stranger, ...] = ()
+    #: how many such files (not names) the scan counted but could not list: their owners are unknown
+    unlisted: int = 0
 
 
 @dataclass
@@ -26,10 +57,10 @@ class Facts:
     uv_on_path: str = ""  # a uv that is not ours (or ours), found on PATH
     uv_on_path_version: str = ""
     installed_version: str = ""  # version of paths.BIN_DIR/uv if present
-    venv_state: str = "absent"  # absent | valid | broken
+    venv_state: str = "absent"  # absent | valid | broken | linked (a symlink: the plan refuses it, see tree)
     uv_toml: str = ""
-    record: Dict[str, object] = field(default_factory=dict)
     is_root: bool = True
+    tree: Tree = field(default_factory=Tree)
 
 
 def detect_platform(machine: str = "") -> Platform:
@@ -88,13 +119,47 @@ def find_uv(path_env: str) -> str:
     return ""
 
 
-def venv_state(venv: str = paths.VENV) -> str:
+def venv_state(venv: Optional[str] = None) -> str:
+    """absent, valid or broken as uv would find it; "linked" when it is a symlink, which is never looked through."""
+    venv = venv or paths.VENV
     if not os.path.lexists(venv):
         return "absent"
+    if os.path.islink(venv):
+        return "linked"
     python = os.path.join(venv, "bin", "python")
     if os.path.isfile(os.path.join(venv, "pyvenv.cfg")) and os.path.exists(python):
         return "valid"
     return "broken"
+
+
+def linked_dirs() -> Tuple[Tuple[str, str], ...]:
+    """The managed directories that are symlinks, with their targets, the tree's root first."""
+    return tuple((d, os.readlink(d)) for d in paths.managed_dirs() if os.path.islink(d))
+
+
+def tree() -> Tree:
+    """What the plan must know of the tree before anything is written (see the module docstring).
+
+    The strangers come from the repair's own scan (the same decision, made once), asked about an
+    owner no file has, so that every file is looked at; the plan then compares each one's owner
+    with the user it chose. A tree the scan may not enter is the plan's to refuse, not looked into."""
+    from . import repair  # here: repair reads the install record through this module
+
+    linked = linked_dirs()
+    not_dirs = tuple(d for d in paths.managed_dirs() if os.path.lexists(d) and not os.path.islink(d)
+                     and not os.path.isdir(d))
+    strangers: Tuple[Stranger, ...] = ()
+    unlisted = 0
+    if not linked and os.path.isdir(paths.ROOT) and not paths.refusal(paths.ROOT):
+        try:
+            report = repair.scan(paths.ROOT, -1, -1)
+        except UvUserError:  # changed under the scan: the plan sees no stranger, apply's repair still checks
+            report = None
+        if report is not None:
+            refused = [m for m in report.mismatches if m.refused]
+            strangers = tuple(Stranger(m.path, m.uid, m.gid, m.refused) for m in refused)
+            unlisted = report.refused - len({(m.dev, m.ino) for m in refused})  # counted by file, listed by name
+    return Tree(linked, not_dirs, strangers, unlisted)
 
 
 def _read(path: str) -> str:
@@ -106,7 +171,8 @@ def _read(path: str) -> str:
 
 
 def read_record() -> Dict[str, object]:
-    """The install record (who owns the tree, which uv, the options), or {} when absent or unreadable."""
+    """The install record (who owns the tree, which uv, the options), or {} when absent or unreadable: what
+    the start-time repair and autoSync know of the install (the install itself never reads it)."""
     return load_record(paths.RECORD)[0]
 
 
@@ -126,17 +192,16 @@ def load_record(path: str) -> Tuple[Dict[str, object], str]:
 def gather(env: Dict[str, str]) -> Facts:
     uv_path = find_uv(env.get("PATH", os.defpath))
     ours = os.path.join(paths.BIN_DIR, "uv")
-    record = read_record()
     return Facts(
         platform=detect_platform(),
         python=base_python(),
-        accounts=[Account(p.pw_name, p.pw_uid, p.pw_gid, p.pw_dir) for p in pwd.getpwall()],
+        accounts=[Account(p.pw_name, p.pw_uid, p.pw_gid) for p in pwd.getpwall()],
         remote_user=env.get("_REMOTE_USER", ""),
         uv_on_path=uv_path,
         uv_on_path_version=uv_version(uv_path) if uv_path else "",
         installed_version=uv_version(ours) if os.path.exists(ours) else "",
         venv_state=venv_state(),
         uv_toml=_read(paths.UV_TOML),
-        record=record,
         is_root=os.geteuid() == 0,
+        tree=tree(),
     )

@@ -1,7 +1,8 @@
 """Read a PyPI-compatible simple index page for uv: PEP 691 JSON, else PEP 503 HTML.
 
 Mirrors serve relative file links (``../../packages/...``), so every link is
-resolved against the URL of the page it came from.
+resolved against the URL of the page it came from. indexUrl itself obeys net's
+fetch rule; :func:`validate_index_url` only words its refusal for the option.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from html.parser import HTMLParser
 from typing import List, Optional, Set, Tuple
 
 from .errors import UvUserError
-from .net import Fetcher, downgrades, redact, url_problem
+from .net import CREDENTIALS, NOT_HTTP, PLAIN_HTTP, Fetcher, downgrades, redact, url_problem
 from .text import quoted, shown
 from .wheels import WheelFile, parse_wheel_name
 
@@ -27,25 +28,29 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _LONG_CHARREF = re.compile(r"&#[0-9]{9,};?")
 # The same for a JSON number: no field uv-user reads is one, so an absurd one is read as absent.
 _MAX_INT_DIGITS = 18
+# indexUrl's own kind of refusal, beside net's (UvUserError.code): quotes, $, ` or ; in the value.
+SHELL_TEXT = "shell-text"
 
 
 def validate_index_url(raw: str) -> str:
-    """The normalized base URL; non-HTTPS is allowed only for loopback test indexes."""
+    """The normalized base URL; non-HTTPS is allowed only for loopback test indexes.
+
+    The fetch rules are net.url_problem's; this only words them for the option, by the problem's code.
+    Shell metacharacters are refused too: the value was in a file the devcontainers CLI sourced."""
     value = raw.strip()
     problem = url_problem(value)
-    if problem.startswith("it is plain HTTP"):
-        raise UvUserError(
-            "indexUrl {} is plain HTTP; use https:// (plain HTTP is only accepted for localhost)".format(quoted(raw))
-        )
-    if problem.startswith("it carries credentials"):
-        raise UvUserError(
-            "indexUrl {} carries credentials, which uv-user does not send (and would print in build "
-            "logs); use an index reachable without them".format(quoted(redact(raw.strip())))
-        )
-    if problem or any(c in value for c in "'\"`$;\\"):
-        what = "is not an http(s) URL" if problem in ("", "it is not an http(s) URL") else "cannot be used: " + problem
-        raise UvUserError("indexUrl {} {}; use a simple index such as {}".format(
-            quoted(raw), shown(what), DEFAULT_INDEX))
+    code = problem.code if problem else (SHELL_TEXT if any(c in value for c in "'\"`$;\\") else "")
+    if code == PLAIN_HTTP:
+        raise UvUserError("indexUrl {} is plain HTTP".format(quoted(raw)),
+                          "use https:// (plain HTTP is only accepted for localhost)", code=code)
+    if code == CREDENTIALS:
+        raise UvUserError("indexUrl {} carries credentials, which uv-user does not send (and would print in build "
+                          "logs)".format(quoted(redact(raw.strip()))), "use an index reachable without them",
+                          code=code)
+    if code:
+        what = "cannot be used: " + problem.reason if problem and code != NOT_HTTP else "is not an http(s) URL"
+        raise UvUserError("indexUrl {} {}".format(quoted(raw), shown(what)),
+                          "use a simple index such as " + DEFAULT_INDEX, code=code)
     return value.rstrip("/")
 
 
@@ -76,7 +81,7 @@ def parse_json(text: str, page_url: str) -> Tuple[List[WheelFile], Set[str]]:
         data = json.loads(text, parse_int=_bounded_int)
         entries = data["files"]
     except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nested past the parser's depth
-        raise UvUserError("{} is not a valid PEP 691 JSON page; check indexUrl".format(shown(redact(page_url))))
+        raise UvUserError("{} is not a valid PEP 691 JSON page".format(shown(redact(page_url))), "check indexUrl")
     files = []
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
@@ -139,8 +144,8 @@ def fetch_project(fetcher: Fetcher, index_url: str) -> Tuple[List[WheelFile], Se
     else:
         files, versions = parse_html(body, final_url)
     if not files:
-        raise UvUserError("{} lists no uv files; check that indexUrl is a simple index that mirrors uv".format(
-            shown(redact(url))))
+        raise UvUserError("{} lists no uv files".format(shown(redact(url))),
+                          "check that indexUrl is a simple index that mirrors uv")
     refuse_downgrades(files, final_url)
     return files, versions
 
@@ -153,6 +158,6 @@ def refuse_downgrades(files: List[WheelFile], page_url: str) -> None:
         parsed = parse_wheel_name(wheel.filename)
         if parsed and parsed[0] == "uv" and downgrades(page_url, wheel.url):
             raise UvUserError(
-                "{} links {} over plain HTTP ({}); uv-user never downgrades from HTTPS: fix the index's links "
-                "or use another indexUrl".format(
-                    shown(redact(page_url)), shown(wheel.filename), shown(redact(wheel.url))))
+                "{} links {} over plain HTTP ({})".format(
+                    shown(redact(page_url)), shown(wheel.filename), shown(redact(wheel.url))),
+                "uv-user never downgrades from HTTPS: fix the index's links or use another indexUrl")

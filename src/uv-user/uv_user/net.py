@@ -7,6 +7,10 @@ proxy's CA that the image trusts is trusted here too.
 Every fetch is bounded in time and size (see PAGE and WHEEL): a socket timeout
 only bounds each read, so a server that sends a byte now and then, or never stops
 sending, would otherwise hold the build forever or fill its memory or disk.
+
+Which URLs may be fetched at all is one rule, :func:`url_problem`, for indexUrl and
+for every link and redirect an index hands out. Its answer is data (a code and a
+reason): callers branch on the code, and the refusals carry it as UvUserError.code.
 """
 
 from __future__ import annotations
@@ -91,31 +95,50 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parsed._replace(netloc=user.split(":", 1)[0] + ":***@" + host))
 
 
-def url_problem(url: str) -> str:
-    """Why uv-user will not fetch ``url`` ("" when it may): the rules for indexUrl, and for every
+# The kinds of URL uv-user will not fetch (UrlProblem.code): callers branch on these, never on the words.
+CONTROL_CHARACTERS = "control-characters"
+INVALID_URL = "invalid-url"
+NOT_HTTP = "not-http"
+CREDENTIALS = "credentials"
+PORT_ZERO = "port-0"
+BAD_HOST = "bad-host"
+PLAIN_HTTP = "plain-http"
+DOWNGRADE = "downgrade"
+
+
+@dataclass(frozen=True)
+class UrlProblem:
+    """Why uv-user will not fetch a URL: ``code`` (one of the kinds above) for code, ``reason`` for people."""
+
+    code: str
+    reason: str  # "it is plain HTTP to a host other than localhost"
+
+
+def url_problem(url: str) -> Optional[UrlProblem]:
+    """Why uv-user will not fetch ``url`` (None when it may): the rules for indexUrl, and for every
     link and redirect the index hands out, so a page cannot send the download elsewhere."""
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        return "it contains whitespace or control characters"
+        return UrlProblem(CONTROL_CHARACTERS, "it contains whitespace or control characters")
     try:
         parsed = urllib.parse.urlsplit(url)
         if _LONG_PORT.search(parsed.netloc):  # before int() sees it: past 4300 digits it raises oddly
             raise ValueError("Port out of range 0-65535")
         port = parsed.port  # raises for a port that is not a number in 0-65535
     except ValueError as exc:
-        return "it is not a valid URL: {}".format(exc)
+        return UrlProblem(INVALID_URL, "it is not a valid URL: {}".format(exc))
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        return "it is not an http(s) URL"
+        return UrlProblem(NOT_HTTP, "it is not an http(s) URL")
     if "@" in parsed.netloc:
-        return "it carries credentials, which uv-user does not send"
+        return UrlProblem(CREDENTIALS, "it carries credentials, which uv-user does not send")
     if port == 0:
-        return "it names port 0"
+        return UrlProblem(PORT_ZERO, "it names port 0")
     try:
         parsed.hostname.encode("idna")
     except UnicodeError:
-        return "its host name '{}' is not a valid DNS name".format(parsed.hostname)
+        return UrlProblem(BAD_HOST, "its host name '{}' is not a valid DNS name".format(parsed.hostname))
     if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
-        return "it is plain HTTP to a host other than localhost"
-    return ""
+        return UrlProblem(PLAIN_HTTP, "it is plain HTTP to a host other than localhost")
+    return None
 
 
 def downgrades(from_url: str, to_url: str) -> bool:
@@ -140,7 +163,7 @@ def timeout_from(env: Mapping[str, str]) -> float:
     except ValueError:
         value = -1.0
     if not (value > 0 and math.isfinite(value)):
-        raise UvUserError("{}={} is not a positive number of seconds; unset it".format(TIMEOUT_ENV, quoted(raw)))
+        raise UvUserError("{}={} is not a positive number of seconds".format(TIMEOUT_ENV, quoted(raw)), "unset it")
     return value
 
 
@@ -151,10 +174,12 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         # urllib reads a redirect's whole body (into memory) before following it: never let it.
         fp.close()
         problem = url_problem(newurl) or (
-            "it would downgrade HTTPS to plain HTTP" if downgrades(req.full_url, newurl) else "")
+            UrlProblem(DOWNGRADE, "it would downgrade HTTPS to plain HTTP") if downgrades(req.full_url, newurl)
+            else None)
         if problem:
-            raise UvUserError("{} redirects to {}, which uv-user refuses: {}; check indexUrl".format(
-                shown(redact(req.full_url)), shown(redact(newurl)), shown(problem)))
+            raise UvUserError("{} redirects to {}, which uv-user refuses: {}".format(
+                shown(redact(req.full_url)), shown(redact(newurl)), shown(problem.reason)), "check indexUrl",
+                code=problem.code)
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:  # the next hop counts against the same deadline
             new.deadline = getattr(req, "deadline", None)
@@ -255,8 +280,8 @@ def tls_context() -> ssl.SSLContext:
     cafile = os.environ.get("SSL_CERT_FILE") or None
     capath = os.environ.get("SSL_CERT_DIR") or None
     if cafile and not os.path.isfile(cafile):
-        raise UvUserError("SSL_CERT_FILE={} does not exist; point it at a PEM bundle or unset it".format(
-            shown(cafile)))
+        raise UvUserError("SSL_CERT_FILE={} does not exist".format(shown(cafile)),
+                          "point it at a PEM bundle or unset it")
     return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
@@ -282,7 +307,8 @@ class Fetcher:
         """Open and consume inside one retry loop, so a mirror that stalls mid-body is retried too."""
         problem = url_problem(url)
         if problem:
-            raise UvUserError("refusing to fetch {}: {}; check indexUrl".format(shown(redact(url)), shown(problem)))
+            raise UvUserError("refusing to fetch {}: {}".format(shown(redact(url)), shown(problem.reason)),
+                              "check indexUrl", code=problem.code)
         opener = self._direct if is_loopback_host(urllib.parse.urlsplit(url).hostname or "") else self._opener
         end = time.monotonic() + limits.total_seconds
         last, gave_up = "", ""
@@ -304,9 +330,9 @@ class Fetcher:
                 break
             self.sleep(pause)
         raise UvUserError(
-            "could not fetch {} {} after {} attempt{} ({}{}); check the network, HTTPS_PROXY/NO_PROXY and "
-            "indexUrl".format(limits.what, shown(redact(url)), attempt, "" if attempt == 1 else "s", shown(last),
-                              gave_up))
+            "could not fetch {} {} after {} attempt{} ({}{})".format(
+                limits.what, shown(redact(url)), attempt, "" if attempt == 1 else "s", shown(last), gave_up),
+            "check the network, HTTPS_PROXY/NO_PROXY and indexUrl")
 
     def _failure(self, exc: Exception, url: str, deadline: _Deadline) -> str:
         """Why one attempt failed, when another may succeed; raises for what a retry cannot fix."""
@@ -315,16 +341,17 @@ class Fetcher:
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()
             if exc.code not in RETRYABLE_STATUS:
-                raise UvUserError("{} answered HTTP {} {}; check indexUrl".format(
-                    shown(redact(url)), exc.code, shown(str(exc.reason))))
+                raise UvUserError("{} answered HTTP {} {}".format(shown(redact(url)), exc.code, shown(str(exc.reason))),
+                                  "check indexUrl")
             return "HTTP {}".format(exc.code)
         if isinstance(exc, (ValueError, OverflowError)):  # a URL or header http.client cannot send
-            raise UvUserError("cannot request {} ({}); check indexUrl".format(shown(redact(url)), shown(str(exc))))
+            raise UvUserError("cannot request {} ({})".format(shown(redact(url)), shown(str(exc))), "check indexUrl")
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, ssl.SSLError) and not isinstance(reason, ssl.SSLEOFError):
             raise UvUserError(
-                "TLS to {} failed ({}); if a proxy intercepts TLS, add its CA to the image and set "
-                "SSL_CERT_FILE".format(shown(redact(url)), shown(str(getattr(reason, "reason", None) or reason))))
+                "TLS to {} failed ({})".format(shown(redact(url)),
+                                               shown(str(getattr(reason, "reason", None) or reason))),
+                "if a proxy intercepts TLS, add its CA to the image and set SSL_CERT_FILE")
         if isinstance(reason, (socket.timeout, TimeoutError)):
             return "timed out: no data for {} s".format(_seconds(self.timeout))
         return str(reason) or type(exc).__name__
@@ -389,13 +416,12 @@ def _seconds(value: float) -> str:
 def _too_large(limits: Limits, url: str, how: str) -> None:
     size = limits.max_bytes
     cap = "{} MiB".format(size >> 20) if size >= 1 << 20 and size % (1 << 20) == 0 else "{} bytes".format(size)
-    raise UvUserError("{} {} is larger than {}, the most uv-user reads for it ({}); check indexUrl".format(
-        limits.what, shown(redact(url)), cap, how))
+    raise UvUserError("{} {} is larger than {}, the most uv-user reads for it ({})".format(
+        limits.what, shown(redact(url)), cap, how), "check indexUrl")
 
 
 def check_sha256(url: str, actual: str, expected: str) -> None:
     if actual.lower() != expected.lower():
         raise UvUserError(
-            "sha256 of {} is {} but the index says {}; the download or the index is corrupt or "
-            "tampered with: check indexUrl and any proxy".format(shown(redact(url)), actual, shown(expected))
-        )
+            "sha256 of {} is {} but the index says {}".format(shown(redact(url)), actual, shown(expected)),
+            "the download or the index is corrupt or tampered with: check indexUrl and any proxy")

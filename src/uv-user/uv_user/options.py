@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from .autosync import AUTO_SYNC_MODES
+from .autosync import AUTO_SYNC_MODES, DEFAULT_MODE
 from .errors import UvUserError
 from .index import DEFAULT_INDEX, validate_index_url
 from .text import quoted
@@ -24,7 +24,7 @@ DEFAULTS = {
     "systemCerts": True,
     "compileBytecode": False,
     "shellCompletion": True,
-    "autoSync": "lock",
+    "autoSync": DEFAULT_MODE,
 }
 
 
@@ -36,7 +36,7 @@ class Options:
     system_certs: bool
     compile_bytecode: bool
     shell_completion: bool
-    auto_sync: str = "lock"
+    auto_sync: str
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -45,7 +45,7 @@ def _flag(name: str, raw: str) -> bool:
         return True
     if value in ("false", "0", "no", "off"):
         return False
-    raise UvUserError("{} {} is not a boolean; use true or false".format(name, quoted(raw)))
+    raise UvUserError("{} {} is not a boolean".format(name, quoted(raw)), "use true or false")
 
 
 def read(env: Mapping[str, str]) -> Options:
@@ -70,6 +70,6 @@ def read(env: Mapping[str, str]) -> Options:
 def _auto_sync(raw: str) -> str:
     value = raw.strip().lower()
     if value not in AUTO_SYNC_MODES:
-        raise UvUserError("autoSync {} is not one of {}; use lock (default), all, always or never".format(
-            quoted(raw), ", ".join(AUTO_SYNC_MODES)))
+        raise UvUserError("autoSync {} is not one of {}".format(quoted(raw), ", ".join(AUTO_SYNC_MODES)),
+                          "use lock (default), all, always or never")
     return value

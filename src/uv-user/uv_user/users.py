@@ -27,7 +27,6 @@ class Account:
     name: str
     uid: int
     gid: int
-    home: str = ""
     #: False for a deferred owner: named by remoteUser or the username option, created later.
     exists: bool = True
 
@@ -56,10 +55,8 @@ def resolve(option: str, remote_user: str, accounts: Iterable[Account]) -> Accou
     wanted = option.strip()
     if wanted and wanted != "automatic":
         if not valid_name(wanted):
-            raise UvUserError(
-                "username {} is not a valid user name; use automatic or an existing user such as vscode".format(
-                    quoted(option))
-            )
+            raise UvUserError("username {} is not a valid user name".format(quoted(option)),
+                              "use automatic or an existing user such as vscode")
         return _by_name(accounts, wanted) or deferred(wanted)
     remote = remote_user.strip()
     if remote.isdigit() and len(remote) < 11:  # remoteUser may be a UID
@@ -74,5 +71,5 @@ def resolve(option: str, remote_user: str, accounts: Iterable[Account]) -> Accou
             return found
     found = next((a for a in accounts if a.uid == 1000), None) or _by_name(accounts, "root")
     if found is None:
-        raise UvUserError("no user to own the environment was found (not even root); set username")
+        raise UvUserError("no user to own the environment was found (not even root)", "set username")
     return found

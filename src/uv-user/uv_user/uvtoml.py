@@ -6,6 +6,10 @@ marker; only those are ever rewritten or removed. A key the user (or another
 feature) already set is left alone, since their choice is the more specific one.
 There is no TOML parser in the 3.8 standard library, so this works on lines and
 only ever touches top-level ``key = value`` lines.
+
+uv refuses a file with a key it does not know, and has renamed keys (``native-tls``
+became ``system-certs``), so :func:`candidates` gives every text worth trying, in
+order: the plan carries them, and apply writes the first the installed uv accepts.
 """
 
 from __future__ import annotations
@@ -31,7 +35,37 @@ def top_level_keys(text: str) -> Dict[str, bool]:
     return keys
 
 
-def merge(existing: str, wanted: Dict[str, Optional[str]], aliases: Sequence[Sequence[str]] = ()) -> Tuple[str, List[str]]:
+def candidates(existing: str, wanted: Dict[str, Optional[str]],
+               aliases: Sequence[Sequence[str]] = ()) -> Tuple[List[str], List[str]]:
+    """The texts to try, in order, and the notes: :func:`merge` once per spelling (:func:`spellings`),
+    each distinct text once. Only uv-user's own lines differ between them."""
+    texts: List[str] = []
+    notes: List[str] = []
+    for spelling in spellings(wanted, aliases):
+        text, found = merge(existing, spelling, aliases)
+        notes = notes or found
+        if text not in texts:
+            texts.append(text)
+    return texts, notes
+
+
+def spellings(wanted: Dict[str, Optional[str]],
+              aliases: Sequence[Sequence[str]]) -> List[Dict[str, Optional[str]]]:
+    """``wanted`` as named, then with each aliased key spelled the next way its group lists (an older uv's)."""
+    groups = [tuple(g) for g in aliases if any(k in wanted for k in g)]
+    rounds = max((len(g) for g in groups), default=1)
+    found: List[Dict[str, Optional[str]]] = []
+    for i in range(rounds):
+        spelled: Dict[str, Optional[str]] = {}
+        for key, value in wanted.items():
+            group = next((g for g in groups if key in g), (key,))
+            spelled[key if i == 0 else group[min(i, len(group) - 1)]] = value
+        found.append(spelled)
+    return found
+
+
+def merge(existing: str, wanted: Dict[str, Optional[str]],
+          aliases: Sequence[Sequence[str]] = ()) -> Tuple[str, List[str]]:
     """New file text and notes. ``wanted`` maps key → TOML value, or None to drop our line.
 
     ``aliases`` groups keys uv treats as one setting (``system-certs``/``native-tls``):

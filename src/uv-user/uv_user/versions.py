@@ -34,18 +34,18 @@ class VersionSpec:
 
 
 def parse_spec(raw: str) -> VersionSpec:
-    """Parse the option; anything unexpected is refused before anything else happens."""
+    """Parse the option: latest, none, X.Y or X.Y.Z, as the README and the JSON list them, and no other
+    spelling (uv publishes no channel an alias could name). Anything else is refused before anything happens."""
     value = raw.strip()
-    if value.lower() in ("latest", "lts", "stable"):
+    if value.lower() == "latest":
         return VersionSpec("latest")
     if value.lower() == "none":
         return VersionSpec("none")
     for kind, pattern in (("exact", _EXACT), ("minor", _MINOR)):
         if pattern.match(value):
             return VersionSpec(kind, tuple(int(p) for p in value.split(".") if p != "*"))
-    raise UvUserError(
-        "version {} is not valid; use latest, none, X.Y (newest patch) or X.Y.Z, e.g. 0.9.5".format(quoted(raw))
-    )
+    raise UvUserError("version {} is not valid".format(quoted(raw)),
+                      "use latest, none, X.Y (newest patch) or X.Y.Z, e.g. 0.9.5")
 
 
 def parse_release(text: str) -> Optional[Release]:
@@ -74,7 +74,5 @@ def choose(spec: VersionSpec, available: Iterable[str]) -> str:
     if fitting:
         return format_release(fitting[-1])
     newest = format_release(releases[-1]) if releases else "none"
-    raise UvUserError(
-        "uv version {} is not on the index (newest there: {}); pick a published version "
-        "or check indexUrl".format(spec.describe(), newest)
-    )
+    raise UvUserError("uv version {} is not on the index (newest there: {})".format(spec.describe(), newest),
+                      "pick a published version or check indexUrl")

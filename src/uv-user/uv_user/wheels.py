@@ -102,12 +102,11 @@ def select(files: Iterable[WheelFile], version: str, platform: Platform) -> Whee
         if best is None or rank > best[0]:
             best = (rank, wheel)
     if best is None:
+        # The way out follows a full stop, not "; ": it stays inside ``what`` (fix ""), the text unchanged.
         raise UvUserError(
             "no uv {} wheel fits this image ({}); {} wheel(s) for that version were on the index: {}. "
             "Use an image with a supported platform or set version to one that ships it".format(
-                shown(version), shown(platform.describe()), len(seen), _short(seen)
-            )
-        )
+                shown(version), shown(platform.describe()), len(seen), _short(seen)))
     return best[1]
 
 
