@@ -16,10 +16,10 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .cli import cli_env
-from .images import STAND_INS
+from .images import RECIPES, STAND_INS
 
 REPO = Path(__file__).resolve().parents[1]
 FEATURE_SRC = REPO / "src" / "uv-user"
@@ -95,9 +95,12 @@ def docker_cleanup(*folders: os.PathLike) -> Iterator[Cleanup]:
             remove_dev_containers(folder)
 
 
-def public_images(tags: Dict[str, str]) -> Dict[str, str]:
-    """Public image -> the local stand-in's tag (harness.images.STAND_INS), for make_workspace(images=...);
-    ``tags`` is what provisioning returned (logical name -> tag): only images it built are mapped."""
+def public_images(tags: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Public image -> the local stand-in's tag (harness.images.STAND_INS), for make_workspace(images=...)
+    and standin_project. ``tags`` is what provisioning returned (logical name -> tag): only images it built
+    are mapped. Without it, every stand-in's tag (nothing is built)."""
+    if tags is None:
+        tags = {name: RECIPES[name].tag for name in STAND_INS.values()}
     return {public: tags[name] for public, name in STAND_INS.items() if name in tags}
 
 
@@ -143,21 +146,49 @@ _FROM = re.compile(r"^(?P<pre>[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*)(?P<image>[^\s]+)
 _COMPOSE_IMAGE = re.compile(r"^(?P<pre>[ \t]*image:[ \t]*[\"']?)(?P<image>[^\s\"'#]+)", re.M)
 
 
-def substitute_images(workspace: Path, images: Dict[str, str], skip: Optional[Path] = None) -> None:
-    """Rewrite Dockerfile FROM and compose image: lines that name a key of ``images``."""
-    for path in sorted(workspace.rglob("*")):
+def _image_lines(folder: Path, skip: Optional[Path] = None) -> Iterator[Tuple[Path, "re.Pattern[str]"]]:
+    """Every file below folder that names images on lines of its own: Dockerfiles (FROM) and compose
+    files (image:), each with the pattern that finds them."""
+    for path in sorted(folder.rglob("*")):
         if not path.is_file() or (skip is not None and skip in path.parents):
             continue
         if path.name == "Dockerfile" or path.name.startswith("Dockerfile.") or path.name.endswith(".Dockerfile"):
-            pattern = _FROM
+            yield path, _FROM
         elif path.suffix in (".yml", ".yaml") and "compose" in path.name:
-            pattern = _COMPOSE_IMAGE
-        else:
-            continue
+            yield path, _COMPOSE_IMAGE
+
+
+def image_references(folder: Path) -> List[str]:
+    """The images that Dockerfile FROM lines and compose image: lines below folder name, in file order."""
+    return [m.group("image") for path, pattern in _image_lines(folder) for m in pattern.finditer(path.read_text())]
+
+
+def substitute_images(workspace: Path, images: Dict[str, str], skip: Optional[Path] = None) -> None:
+    """Rewrite Dockerfile FROM and compose image: lines that name a key of ``images``."""
+    for path, pattern in _image_lines(workspace, skip):
         text = path.read_text()
         new = pattern.sub(lambda m: m.group("pre") + images.get(m.group("image"), m.group("image")), text)
         if new != text:
             path.write_text(new)
+
+
+def standin_project(project: Path, into: Path, images: Dict[str, str]) -> Path:
+    """A copy of a feature collection (its src/ and test/) for `devcontainer features test --project-folder`
+    in which the scenarios name local stand-ins instead of the public images in ``images``: the "image" of
+    each scenario in test/*/scenarios.json, and the FROM and compose image: lines in the scenarios'
+    folders. The repository names public images, as users write them; nothing is tagged under a public
+    name here, so a real image of that name on the machine is neither shadowed nor touched."""
+    copy = into / project.name
+    for part in ("src", "test"):
+        shutil.copytree(project / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in sorted((copy / "test").glob("*/scenarios.json")):
+        scenarios = json.loads(strip_jsonc(path.read_text()))
+        for config in scenarios.values():
+            if config.get("image") in images:
+                config["image"] = images[config["image"]]
+        path.write_text(json.dumps(scenarios, indent=4) + "\n")
+    substitute_images(copy / "test", images)
+    return copy
 
 
 def strip_jsonc(text: str) -> str:

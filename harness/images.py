@@ -74,21 +74,10 @@ RECIPES: dict[str, Recipe] = {
     "base": Derived("uvuser-test/base:bookworm", "devuser.Dockerfile", "rootfs-bookworm",
                     (("PACKAGES", "python3 sudo"),),
                     check=f"{_VSCODE} && python3 --version && {_PYPI}"),
-    "nopython": Derived("uvuser-test/nopython:bookworm", "devuser.Dockerfile", "rootfs-bookworm",
-                        (("PACKAGES", "sudo"),),
-                        check=f"{_VSCODE} && ! command -v python3 && ! ls /usr/bin/python3*"),
     "trixie": Derived("uvuser-test/base:trixie", "devuser.Dockerfile", "rootfs-trixie",
                       (("PACKAGES", "python3 sudo"),), check=f"{_VSCODE} && python3 --version"),
     "python": Derived("uvuser-test/python:bookworm", "python.Dockerfile", "rootfs-bookworm",
                       check='test "$(id -un)" = root && python --version && ! command -v sudo'),
-    "seed": Derived("uvuser-test/seed:bookworm", "seed.Dockerfile", "python",
-                    check='test "$(id -un):$(id -u)" = moby:1000 && test "$PWD" = /home/moby '
-                          '&& python3 --version && ! command -v sudo '
-                          '&& case "$PATH" in /home/moby/.local/bin:/usr/*) ;; *) false;; esac'),
-    "withuv": Derived("uvuser-test/withuv:bookworm", "withuv.Dockerfile", "base",
-                      (("UV_VERSION", "0.9.30"),),
-                      check='test "$(command -v uv)" = /usr/local/bin/uv && test -x /usr/local/bin/uvx '
-                            '&& uv --version | grep -qx "uv 0.9.30.*"'),
     # mcr.microsoft.com/devcontainers/python:3's stand-in (see the Dockerfile for what it reproduces).
     "devpython": Derived("uvuser-test/devcontainers-python:3", "devpython.Dockerfile", "rootfs-bookworm",
                          check=f"{_VSCODE} && test \"$(command -v python)\" = {_DEVPYTHON} "
@@ -98,14 +87,18 @@ RECIPES: dict[str, Recipe] = {
                      (("PACKAGES", ""),),  # all in the rootfs already
                      check=f'{_VSCODE} && python3 --version && test "$(uname -m)" = aarch64'),
 }
-# Public images that examples and scenarios name, and the recipe standing in for each (no registry here).
+# Public images that examples/ and test/*/scenarios.json name, and the recipe standing in for each where no
+# registry can serve them (harness.devcontainer.public_images, make_workspace, standin_project). The real
+# devcontainers base images have no python3 (the feature installs it); their stand-ins have Debian's, so
+# the no_python scenario removes it in its own Dockerfile, wherever it runs.
 STAND_INS: dict[str, str] = {
     "python:3.12-bookworm": "python",
     "mcr.microsoft.com/devcontainers/base:bookworm": "base",
+    "mcr.microsoft.com/devcontainers/base:trixie": "trixie",
     "mcr.microsoft.com/devcontainers/python:3": "devpython",
 }
 # What tests use; arm64 only on request (minutes under emulation). Rootfs images come as parents.
-DEFAULT_IMAGES: tuple[str, ...] = ("base", "python", "seed", "nopython", "trixie", "withuv", "devpython")
+DEFAULT_IMAGES: tuple[str, ...] = ("base", "python", "trixie", "devpython")
 PUBLIC_IMAGES: tuple[str, ...] = (*DEFAULT_IMAGES, "arm64")
 
 

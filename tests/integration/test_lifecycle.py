@@ -19,7 +19,6 @@ from harness.devcontainer import REPO, chown_tree, docker_cleanup, exec_, make_w
 pytestmark = pytest.mark.docker
 
 EXAMPLE = REPO / "examples" / "basic"
-IMAGE = "uvuser-test/base:bookworm"
 
 
 def root_exec(container: str, script: str, check: bool = True):
