@@ -1,26 +1,25 @@
 """Shared fixtures for the unit suite: a local index server, a recording fake uv, plan inputs.
 
 Everything here runs on the host's python3 without Docker or network access:
-the "index" is an http.server on 127.0.0.1 serving pages the test hands it.
+the "index" is tests/fakeindex.py's http.server on 127.0.0.1 serving pages the test hands it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import shutil
 import socket
 import ssl
 import stat
 import subprocess
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 
+from fakeindex import LocalIndex
 from uv_user import facts as facts_mod
 from uv_user import options as options_mod
 from uv_user import paths as paths_mod
@@ -33,120 +32,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 # --------------------------------------------------------------------------- local index server
-
-
-@dataclass
-class Reply:
-    """One canned answer. ``hang`` stalls before the status line, ``hang_body`` after the headers.
-
-    ``trickle`` sends the body one byte every that many seconds, after the headers (with
-    ``trickle_headers``, the status line and headers too): every read gets a byte long before a socket
-    timeout, so only a deadline on the whole fetch ends it. ``length`` replaces the Content-Length
-    header ("" sends none, so the body ends when the connection closes).
-    """
-
-    status: int = 200
-    body: bytes = b""
-    ctype: str = "text/html"
-    headers: Dict[str, str] = field(default_factory=dict)
-    hang: bool = False
-    hang_body: bool = False
-    trickle: float = 0.0
-    trickle_headers: bool = False
-    length: Optional[str] = None
-    reason: Optional[str] = None  # the status line's reason phrase (default: the standard one)
-
-
-# A route is a list of replies served in order (the last one repeats), or a function of the
-# request headers returning a reply.
-Route = Union[List[Reply], Callable[[Dict[str, str]], Reply]]
-
-
-class LocalIndex:
-    """A threaded http.server on 127.0.0.1 with routes set per test, recording every request."""
-
-    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
-        self.routes: Dict[str, Route] = {}
-        self.requests: List[Tuple[str, Dict[str, str]]] = []
-        self.release = threading.Event()  # set at teardown so hanging handlers end
-        index = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server naming
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                index.requests.append((self.path, headers))
-                reply = index._reply(self.path, headers)
-                if reply.hang:
-                    index.release.wait(10)
-                    return
-                reason = self.responses.get(reply.status, ("",))[0] if reply.reason is None else reply.reason
-                head = ["{} {} {}".format(self.protocol_version, reply.status, reason), "Content-Type: " + reply.ctype]
-                length = str(len(reply.body)) if reply.length is None else reply.length
-                head += ["Content-Length: " + length] if length else []
-                head += ["{}: {}".format(key, value) for key, value in reply.headers.items()]
-                raw_head = "".join(line + "\r\n" for line in head + [""]).encode("latin-1")
-                if reply.trickle_headers:
-                    index.trickle(self.wfile, raw_head + reply.body, reply.trickle)
-                    return
-                self.wfile.write(raw_head)
-                if reply.hang_body:
-                    self.wfile.flush()
-                    index.release.wait(10)
-                    return
-                if reply.trickle:
-                    index.trickle(self.wfile, reply.body, reply.trickle)
-                    return
-                try:
-                    self.wfile.write(reply.body)
-                except OSError:  # the client gave up (a size cap)
-                    pass
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.url = "{}://127.0.0.1:{}".format("https" if tls else "http", self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def trickle(self, out: BinaryIO, data: bytes, interval: float) -> None:
-        """``data`` a byte at a time, ``interval`` seconds apart, until done, the client leaves or teardown."""
-        for i in range(len(data)):
-            try:
-                out.write(data[i:i + 1])
-                out.flush()
-            except OSError:
-                return
-            if self.release.wait(interval):
-                return
-
-    def _reply(self, path: str, headers: Dict[str, str]) -> Reply:
-        route = self.routes.get(path)
-        if route is None:
-            return Reply(404, b"not found", "text/plain")
-        if callable(route):
-            return route(headers)
-        return route.pop(0) if len(route) > 1 else route[0]
-
-    @staticmethod
-    def reply(status: int = 200, body: bytes = b"", ctype: str = "text/html", **more: object) -> Reply:
-        """A canned answer for ``routes`` (see Reply for the fields)."""
-        return Reply(status, body, ctype, **more)  # type: ignore[arg-type]
-
-    def paths_requested(self) -> List[str]:
-        return [p for p, _ in self.requests]
-
-    def start(self) -> "LocalIndex":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+# The server is tests/fakeindex.py's (the hardening tests run the same one in a container).
 
 
 @pytest.fixture
