@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         results["seconds_total"] = time.monotonic() - started
         results["targets"] = report.check_targets(results)
         written = report.write(results, args.out, draw=not args.no_chart)
-    except BenchError as exc:
+    except (BenchError, ProvisionError) as exc:  # ProvisionError: a harness helper's command failed
         print("bench: error: {}".format(exc), file=sys.stderr)
         return 1
     finally:

@@ -13,6 +13,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional
@@ -20,6 +21,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 import pytest
 
 from fakeindex import LocalIndex
+from harness.common import run
 from uv_user import facts as facts_mod
 from uv_user import options as options_mod
 from uv_user import paths as paths_mod
@@ -181,6 +183,26 @@ def cli_env() -> Callable[..., Dict[str, str]]:
     return build
 
 
+# --------------------------------------------------------------------------- the entry script, as a command
+
+FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
+
+
+@pytest.fixture
+def run_uv_user() -> Callable[..., "subprocess.CompletedProcess[str]"]:
+    """run_uv_user(args, env, timeout=60): run uv-user.py as install.sh and the entrypoint run it (this
+    python3, the environment exactly ``env``), capturing its output; never raises on an exit code.
+    `repair` and `sync` get --state (the session's, see below) unless the arguments name one."""
+
+    def call(args: List[str], env: Dict[str, str], timeout: float = 60) -> "subprocess.CompletedProcess[str]":
+        args = list(args)
+        if args[:1] in (["repair"], ["sync"]) and "--state" not in args:
+            args += ["--state", paths_mod.REPAIR_STATE]
+        return run([sys.executable, str(FEATURE_DIR / "uv-user.py")] + args, env=env, check=False, timeout=timeout)
+
+    return call
+
+
 # --------------------------------------------------------------------------- changing a tree mid-repair
 
 
@@ -220,8 +242,8 @@ def after_listing(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path, Callable[[
 
 # --------------------------------------------------------------------------- the repair's status file
 
-# Where CLI runs in a test write the repair's status file: test_cli.run and run_doctor put
-# `paths.REPAIR_STATE = os.environ[STATE_VARIABLE]` before the CLI (uv-user itself reads no variable).
+# Where CLI runs in a test write the repair's status file: run_uv_user passes --state, and test_doctor's
+# run_doctor puts `paths.REPAIR_STATE = os.environ[STATE_VARIABLE]` before the CLI (uv-user reads no variable).
 STATE_VARIABLE = "UVUSER_TEST_REPAIR_STATE"
 
 

@@ -25,7 +25,7 @@ import yaml
 
 from harness import release
 from harness.cli import ensure_cli
-from harness.common import ProvisionError
+from harness.common import ProvisionError, run
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -232,10 +232,7 @@ def cli() -> Path:
 
 
 def cli_help(cli: Path, verb: str) -> str:
-    result = subprocess.run([str(cli), "features", verb, "--help"], cwd=str(REPO), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
-    assert result.returncode == 0, result.stdout
-    return result.stdout
+    return run([str(cli), "features", verb, "--help"], cwd=REPO, timeout=120).stdout
 
 
 @pytest.mark.parametrize("step", [publish_step, docs_step], ids=["publish", "generate-docs"])
@@ -385,8 +382,7 @@ def run_step(step: dict, tmp_path: Path, cwd: Path, values: dict,
            "TMPDIR": str(tmp_path), "RUNNER_TEMP": str(tmp_path / "runner"), "GITHUB_REPOSITORY": NAMESPACE,
            "NPM_CONFIG_UPDATE_NOTIFIER": "false", "NO_UPDATE_NOTIFIER": "1"}
     env.update({key: swap(expand(str(value))) for key, value in step.get("env", {}).items()})
-    return subprocess.run(["bash", "-e", "-c", swap(step["run"])], cwd=str(cwd), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    return run(["bash", "-e", "-c", swap(step["run"])], cwd=cwd, env=env, check=False, timeout=300)
 
 
 def publish(registry: StandInRegistry, tmp_path: Path, auth_registry: str = "") -> subprocess.CompletedProcess:
@@ -406,11 +402,8 @@ def printed(tmp_path: Path) -> dict:
 
 
 def repo_tags(tmp_path: Path) -> list:
-    result = subprocess.run([sys.executable, "-m", "harness", "release-tags",
-                             str(tmp_path / "runner" / "published.json")], cwd=str(REPO),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
+    return run([sys.executable, "-m", "harness", "release-tags", str(tmp_path / "runner" / "published.json")],
+               cwd=REPO, timeout=60).stdout.split()
 
 
 def test_the_publish_step_pushes_major_minor_version_and_latest_with_the_token_it_is_given(
@@ -520,18 +513,19 @@ def dev_tool(name: str) -> str:
 
 
 def lint(command: list) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=300)
+    return run(command, cwd=REPO, check=False, timeout=300)
 
 
 def test_actionlint_finds_nothing() -> None:
     # shellcheck from the dev venv, not whatever the machine has: the same checks here and in CI.
     result = lint([dev_tool("actionlint"), "-no-color", "-shellcheck", dev_tool("shellcheck"), "-pyflakes=",
                    *map(str, WORKFLOW_FILES)])
-    assert result.returncode == 0 and result.stdout == "", "actionlint:\n" + result.stdout
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and output == "", "actionlint:\n" + output
 
 
 def test_zizmor_finds_nothing_offline() -> None:
     # --offline: no GitHub API here nor in CI, and the online audits would want a token.
     result = lint([dev_tool("zizmor"), "--offline", "--no-progress", "--color=never", "--format=plain", "."])
-    assert result.returncode == 0 and "No findings to report" in result.stdout, "zizmor:\n" + result.stdout
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "No findings to report" in output, "zizmor:\n" + output
