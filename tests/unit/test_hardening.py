@@ -14,6 +14,7 @@ import io
 import json
 import os
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from uv_user import apply, index, net, options, paths, repair, users, wheels
+from uv_user import apply, index, net, options, paths, plan, repair, users, wheels
 from uv_user import versions as versions_mod
 from harness.common import run
 from harness.devcontainer import chown_tree
@@ -338,15 +339,8 @@ def test_any_option_values_even_absurd_numbers_read_or_fail_with_one_line(env):
 # ============================================================================ install: nothing written on refusal
 
 
-class _Plan:
-    """The two fields install_uv reads."""
-
-    def __init__(self, url: str, sha: str) -> None:
-        from uv_user.plan import UvStep
-        self.uv = UvStep("download", "0.9.30", "/unused/uv", wheels.WheelFile(X86, url, sha))
-
-
-def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index, tmp_path, monkeypatch):
+def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index, tmp_path, monkeypatch,
+                                                                     make_options, make_facts):
     bin_dir = tmp_path / "usr-local-bin"
     bin_dir.mkdir()
     (bin_dir / "other-tool").write_text("#!/bin/sh\n")
@@ -354,9 +348,13 @@ def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index,
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     local_index.routes["/p/uv.whl"] = [local_index.reply(body=b"PK not the wheel", ctype="application/zip")]
+    # The plan install makes from an index that lists the wheel with a sha256 its bytes will not have.
+    listed = wheels.WheelFile(X86, local_index.url + "/p/uv.whl", "0" * 64)
+    the_plan = plan.make_plan(make_options(version="0.9.30"), make_facts(), [listed], ["0.9.30"])
+    assert (the_plan.uv.action, the_plan.uv.wheel, the_plan.uv.binary) == ("download", listed, str(bin_dir / "uv"))
     before = (sorted(os.listdir(bin_dir)), os.stat(bin_dir).st_mtime_ns)
     with pytest.raises(UvUserError) as caught:
-        apply.install_uv(_Plan(local_index.url + "/p/uv.whl", "0" * 64), no_sleep_fetcher(), log=lambda m: None)
+        apply.install_uv(the_plan, no_sleep_fetcher(), log=lambda m: None)
     assert "sha256 of {}/p/uv.whl is".format(local_index.url) in caught.value.line()
     assert "(nothing was changed)" in caught.value.line()
     # Not even a staging directory came and went: the directory's mtime is the same.
@@ -364,22 +362,36 @@ def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index,
     assert os.listdir(tmp_path / "tmp") == []  # the download was cleaned up
 
 
-def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, monkeypatch, make_options, make_facts,
+                                                                 fake_uv):
     # `uv venv --clear` through such a link empties the directory it points to (seen with uv 0.9.30).
     root = tmp_path / "uv-user"
     target = tmp_path / "precious"
+    system = tmp_path / "system"  # where every other file of the install would go
     root.mkdir()
     target.mkdir()
     (target / "keep").write_text("mine")
     os.symlink(target, root / "venv")
     for name, value in (("ROOT", root), ("VENV", root / "venv"), ("CACHE", root / "cache"),
-                        ("PYTHONS", root / "python")):
+                        ("PYTHONS", root / "python"), ("TOOLS", root / "tools"), ("TOOL_BIN", root / "bin"),
+                        ("SHARE", system / "share"), ("RECORD", system / "share" / "install.json"),
+                        ("ENTRYPOINT", system / "share" / "entrypoint.sh"),
+                        ("START_SHELL", system / "share" / "start-shell.sh"), ("BIN_DIR", system / "bin"),
+                        ("COMMAND", system / "bin" / "uv-user"), ("UV_TOML", system / "uv.toml"),
+                        ("PROFILE_SCRIPT", system / "profile.sh")):
         monkeypatch.setattr(paths, name, str(value))
+    # A whole plan, as install makes it: the image's uv reused (nothing to download), root the owner.
+    the_plan = plan.make_plan(make_options(version="none", username="root", shellcompletion="false"),
+                              make_facts(uv_on_path=str(fake_uv.path), uv_on_path_version="0.9.30",
+                                         python=sys.executable, remote_user="root"))
+    assert (the_plan.uv.action, the_plan.user.name, the_plan.completions) == ("reuse", "root", False)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
     with pytest.raises(UvUserError) as caught:
-        apply.apply(None, None, log=lambda m: None)  # type: ignore[arg-type]  # refused before the plan is read
+        apply.apply(the_plan, None, log=lambda m: None)
     assert caught.value.line() == ("uv-user: {} is a symlink (to {}); uv-user never writes through links: remove it "
                                    "from the image and rebuild (nothing was changed)".format(root / "venv", target))
     assert (target / "keep").read_text() == "mine"
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before and fake_uv.recorded_calls() == []
 
 
 # ============================================================================ repair roots
