@@ -33,7 +33,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import pytest
 
 import fakeindex  # tests/fakeindex.py: it serves the index in a container here
-from harness.devcontainer import CLI, FEATURE_SRC, REPO, Owned, docker_exec, remove_build_leftovers, run
+from harness.devcontainer import (CLI, FEATURE_SRC, REPO, Owned, docker_exec, keepalive_sleeps,
+                                  remove_build_leftovers, run)
 
 pytestmark = pytest.mark.docker
 
@@ -551,7 +552,10 @@ def test_the_entrypoint_never_blocks_or_fails_a_start(case: str, setup: Optional
     assert code == 0
     assert len(said) <= 1, said
     assert ms < 10000, "the entrypoint took {} ms".format(ms)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while not keepalive_sleeps(box):  # the start went on past the entrypoint, to the CLI's keep-alive loop
+        assert time.monotonic() < deadline, "the start did not go on:\n" + container_log(box)
+        time.sleep(0.2)
     assert is_running(box)
     logs = container_log(box)
     assert "Traceback" not in logs
