@@ -51,7 +51,8 @@ def test_the_stand_in_copy_names_only_stand_ins_and_leaves_the_repository_alone(
         assert images and set(images) <= set(STAND_INS.values()), (scenario, images)
         assert len(images) == len(scenario_images(TESTS)[scenario])
     # Everything else the CLI reads is as it is in the repository: the feature, the scripts.
-    assert (copy / "src" / "uv-user" / "install.sh").read_bytes() == (REPO / "src" / "uv-user" / "install.sh").read_bytes()
+    install_sh = Path("src", "uv-user", "install.sh")
+    assert (copy / install_sh).read_bytes() == (REPO / install_sh).read_bytes()
     assert (copy / "test" / "uv-user" / "checks.sh").read_bytes() == (TESTS / "checks.sh").read_bytes()
     copied = json.loads((copy / "test" / "uv-user" / "scenarios.json").read_text())
     assert {name: {k: v for k, v in config.items() if k != "image"} for name, config in copied.items()} == \
