@@ -1,10 +1,11 @@
-"""`python3 -m benchmarks [--quick]` from the repository root (as root, or in the docker group).
+"""`python3 -m benchmarks [--quick]` from the repository root (as root, or in the docker group once the
+harness has provisioned the engine, the base image and ghcr.io for the CLI).
 
 Builds examples/basic with the local feature through the pinned devcontainers CLI, then measures,
 in real containers and side by side in this one run: install cost, container start cost and
 ownership repair, and `uv sync` speed in four layouts. Prints the table, writes results.json,
-results.md and chart.png (chart only with matplotlib: `sudo bash benchmarks/run.sh` provides it)
-to --out, and removes every container, volume and image it made.
+results.md and chart.png (chart only with matplotlib: `bash benchmarks/run.sh` provides it)
+to --out, and removes every container, volume and image it made (its Session).
 """
 
 from __future__ import annotations
