@@ -35,7 +35,6 @@ def log(message: str) -> None:
     print(f"harness: {message}", file=sys.stderr, flush=True)
 
 
-
 def command_env(**extra: str) -> dict[str, str]:
     """The caller's environment with sbin on PATH, so root tools resolve for us and for children."""
     env = dict(os.environ, **extra)
