@@ -3,6 +3,9 @@
 import os
 import sys
 
+# Never write bytecode beside the code: at build time it runs from the CLI's copy of the feature (and
+# from a source checkout in tests); the installed copy is compiled once by the install itself.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 if sys.version_info < (3, 8):
