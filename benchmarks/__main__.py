@@ -1,12 +1,13 @@
-"""`python3 -m benchmarks [--quick]` from the repository root (as root, or in the docker group).
+"""`python3 -m benchmarks [--quick]` from the repository root (as root, or in the docker group once the
+harness has provisioned the engine, the base image and ghcr.io for the CLI).
 
 Builds examples/basic with the local feature through the pinned devcontainers CLI, then measures,
 in real containers and side by side in this one run: install cost, container start cost and
 ownership repair, `uv sync` speed in four layouts, and dev container rebuilds (devcontainer up) until
 the locked project imports, with uv-user and without, and a uv tool kept or installed again after
 each of them. Prints the table, writes results.json,
-results.md and chart.png (chart only with matplotlib: `sudo bash benchmarks/run.sh` provides it)
-to --out, and removes every container, volume and image it made.
+results.md and chart.png (chart only with matplotlib: `bash benchmarks/run.sh` provides it)
+to --out, and removes every container, volume and image it made (its Session).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
         results["seconds_total"] = time.monotonic() - started
         results["targets"] = report.check_targets(results)
         written = report.write(results, args.out, draw=not args.no_chart)
-    except BenchError as exc:
+    except (BenchError, ProvisionError) as exc:  # ProvisionError: a harness helper's command failed
         print("bench: error: {}".format(exc), file=sys.stderr)
         return 1
     finally:

@@ -1,19 +1,24 @@
 """Docker plumbing for the benchmarks: run and time commands, and a Session that owns what it creates.
 
-Every container and volume a run makes carries the label ``uvuser.bench=<run id>`` and every image
-a tag ``uvuser-bench/<name>:<run id>``; Session.cleanup() removes exactly those, so benchmark runs
-and test runs can share one engine. Nothing is pruned.
+Commands run through the harness's runner (harness.common.run; here `sh`, raising BenchError), and a
+Session is the harness's owner of Docker objects (harness.devcontainer.Owned): every container and
+volume a run makes carries the label ``uvuser.bench=<run id>`` and every image a tag
+``uvuser-bench/<name>:<run id>``; Session.cleanup() removes exactly those, so benchmark runs and test
+runs can share one engine. Nothing is pruned.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
+
+from harness.common import run
+from harness.devcontainer import Owned, docker_exec
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -25,18 +30,8 @@ class BenchError(RuntimeError):
     """A step of the benchmark failed; the message says which and quotes its output."""
 
 
-def sh(cmd: Sequence[str], *, check: bool = True, timeout: float = 1800, stdin: Optional[Path] = None,
-       env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
-    """Run a host command, capturing text output; on failure raise with both streams' ends."""
-    with open(stdin or os.devnull, "rb") as inp:
-        result = subprocess.run(list(cmd), stdin=inp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                timeout=timeout, env=env)
-    out = result.stdout.decode("utf-8", "replace")
-    err = result.stderr.decode("utf-8", "replace")
-    if check and result.returncode != 0:
-        raise BenchError("command failed ({}): {}\n--- stdout\n{}\n--- stderr\n{}".format(
-            result.returncode, " ".join(cmd), out[-3000:], err[-3000:]))
-    return subprocess.CompletedProcess(result.args, result.returncode, out, err)
+# Run a host command, capturing text output; on failure raise BenchError with both streams' ends.
+sh = functools.partial(run, error=BenchError)
 
 
 def timed(cmd: Sequence[str], **kwargs) -> float:
@@ -67,54 +62,27 @@ def image_id(tag: str) -> Optional[str]:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-class Session:
-    """One benchmark run's Docker objects, named and labelled by its run id."""
+class Session(Owned):
+    """One benchmark run's Docker objects, named and labelled by its run id (harness.devcontainer.Owned)."""
 
     def __init__(self) -> None:
-        self.run_id = "r" + uuid.uuid4().hex[:10]
-        self.label = "{}={}".format(LABEL, self.run_id)
-        self.images: List[str] = []  # tags and replaced image ids, removed newest first
-
-    def tag(self, name: str) -> str:
-        tag = "uvuser-bench/{}:{}".format(name, self.run_id)
-        if tag not in self.images:
-            self.images.append(tag)
-        return tag
+        super().__init__(prefix="uvuser-bench", key=LABEL, run_id="r" + uuid.uuid4().hex[:10])
 
     def forget_image(self, ref: str) -> None:
         """An image this run made and no longer needs (e.g. replaced by a rebuild)."""
-        self.images.append(ref)
-
-    def name(self, what: str) -> str:
-        return "uvuser-bench-{}-{}".format(self.run_id, what)
-
-    def volume(self, what: str) -> str:
-        name = self.name(what)
-        sh(["docker", "volume", "create", "--label", self.label, name])
-        return name
+        self.image(ref)
 
     def create(self, what: str, image: str, args: Sequence[str], command: Sequence[str]) -> str:
         """A created (not started) container."""
-        name = self.name(what)
-        sh(["docker", "create", "--name", name, "--label", self.label, *args, image, *command])
-        return name
+        args = [*self.create_args(what), *args]
+        sh(["docker", "create", *args, image, *command])
+        return args[1]
 
     def daemon(self, what: str, image: str, args: Sequence[str] = ()) -> str:
         """A running container whose main process just sleeps: the place to `exec` measurements."""
-        name = self.name(what)
-        sh(["docker", "run", "-d", "--name", name, "--label", self.label,
-            "-v", "{}:/bench:ro".format(INCONTAINER), *args, "--entrypoint", "sleep", image, "infinity"])
-        return name
-
-    def cleanup(self) -> None:
-        containers = sh(["docker", "ps", "-aq", "--filter", "label=" + self.label], check=False).stdout.split()
-        if containers:
-            sh(["docker", "rm", "-f", "-v", *containers], check=False)
-        volumes = sh(["docker", "volume", "ls", "-q", "--filter", "label=" + self.label], check=False).stdout.split()
-        if volumes:
-            sh(["docker", "volume", "rm", "-f", *volumes], check=False)
-        for ref in reversed(self.images):
-            sh(["docker", "image", "rm", ref], check=False)
+        args = [*self.create_args(what), "-v", "{}:/bench:ro".format(INCONTAINER), *args]
+        sh(["docker", "run", "-d", *args, "--entrypoint", "sleep", image, "infinity"])
+        return args[1]
 
 
 def exec_json(container: str, argv: Sequence[str], *, user: str = "root") -> dict:
@@ -128,4 +96,4 @@ def exec_json(container: str, argv: Sequence[str], *, user: str = "root") -> dic
 
 
 def exec_sh(container: str, script: str, *, user: str = "root", check: bool = True) -> subprocess.CompletedProcess:
-    return sh(["docker", "exec", "-u", user, container, "sh", "-c", script], check=check)
+    return docker_exec(container, script, user=user, check=check, error=BenchError)

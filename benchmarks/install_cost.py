@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from harness.cli import cli_env
-from harness.devcontainer import FEATURE_SRC, make_workspace
+from harness.devcontainer import FEATURE_SRC, make_workspace, remove_build_leftovers
 from harness.devcontainer import REPO as HARNESS_REPO
 
 from .docker import BenchError, Session, image_id, image_size, median, rotated, sh
@@ -39,15 +37,11 @@ def build(session: Session, cli: Path, workspace: Path, tag: str, no_cache: bool
     before = image_id(tag)
     started = time.perf_counter()
     result = sh([str(cli), "build", "--workspace-folder", str(workspace), "--image-name", tag,
-                 "--log-format", "json", *(["--no-cache"] if no_cache else [])], check=False, timeout=900,
-                env=cli_env())
+                 "--log-format", "json", *(["--no-cache"] if no_cache else [])], check=False, timeout=900)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         output = result.stdout + result.stderr
-        # The classic builder keeps a failed RUN step's container: remove the ones this build printed.
-        leftovers = sorted(set(re.findall(r"Running in ([0-9a-f]{12})", output)))
-        if leftovers:
-            sh(["docker", "rm", "-f", *leftovers], check=False)
+        remove_build_leftovers(output)  # the classic builder keeps a failed RUN step's container
         raise BenchError("devcontainer build of {} failed ({}):\n{}".format(workspace, result.returncode,
                                                                            output[-3000:]))
     after = image_id(tag)

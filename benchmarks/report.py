@@ -6,7 +6,6 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -40,9 +39,8 @@ def machine() -> Dict[str, object]:
     docker = sh(["docker", "version", "--format", "{{.Server.Version}}"], check=False).stdout.strip()
     driver = sh(["docker", "info", "--format", "{{.Driver}}"], check=False).stdout.strip()
     git = ["git", "-C", str(REPO)]
-    commit = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    if commit and subprocess.run(git + ["status", "--porcelain", "--", "src"], capture_output=True,
-                                 text=True).stdout.strip():
+    commit = sh(git + ["rev-parse", "--short", "HEAD"], check=False).stdout.strip()
+    if commit and sh(git + ["status", "--porcelain", "--", "src"], check=False).stdout.strip():
         commit += " with uncommitted changes in src/"  # what was measured is not exactly that commit
     commit = commit or "an unknown commit (not a git checkout)"
     return {"nproc": os.cpu_count(), "cpu": cpu or platform.processor(), "memory_gib": round(mem_kb / 2**20, 1),

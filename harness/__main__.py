@@ -1,4 +1,4 @@
-"""Command line: `python3 -m harness provision [--images base,seed,...]` from the repo root."""
+"""Command line: `python3 -m harness provision [--images base,python,...]` from the repo root."""
 
 from __future__ import annotations
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from .common import REPO_ROOT, ProvisionError, exclusive, log, log_path, run_logged, which
+from .common import REPO_ROOT, ProvisionError, exclusive, log, log_path, run, which
 
 PACKAGE = "@devcontainers/cli"
 MIN_NODE_MAJOR = 20  # the CLI's package.json: "engines": {"node": ">=20.0.0"}
@@ -56,7 +55,7 @@ def _check_node() -> None:
     if which("node") is None or which("npm") is None:
         raise ProvisionError(f"node and npm are needed for {PACKAGE}; install Node.js >= {MIN_NODE_MAJOR} "
                              "(Debian bookworm's nodejs 18 is too old)")
-    version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    version = run(["node", "--version"], check=False).stdout.strip()
     major = int(version.lstrip("v").split(".")[0] or 0)
     if major < MIN_NODE_MAJOR:
         raise ProvisionError(f"{PACKAGE} needs Node.js >= {MIN_NODE_MAJOR}, found {version}")
@@ -73,8 +72,8 @@ def ensure_cli() -> Path:
             raise ProvisionError("package-lock.json is missing; run `npm install` once and commit it")
         _check_node()
         log(f"npm ci ({PACKAGE} {want})")
-        run_logged(["npm", "ci", "--no-audit", "--no-fund"], log_path("npm"), what="npm ci",
-                   retries=1, cwd=REPO_ROOT)
+        run(["npm", "ci", "--no-audit", "--no-fund"], log_file=log_path("npm"), what="npm ci", retries=1,
+            cwd=REPO_ROOT)
         if installed_version() != want or not cli_path().exists():
             raise ProvisionError(f"npm ci did not install {PACKAGE} {want} (found {installed_version()}); "
                                  "package.json and package-lock.json disagree? run `npm install` and commit")

@@ -1,4 +1,5 @@
-"""Helpers shared by the provisioning modules: the one error type, progress lines, commands, apt.
+"""Helpers shared by the provisioning modules: the one error type, progress lines, the command runner
+(run: the harness's, the tests' and the benchmarks'), apt.
 
 Everything here is stdlib-only so the harness runs before anything else is installed.
 """
@@ -8,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import pwd
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 # Part of every image's recipe hash: bump it when a change to the build code must rebuild images.
@@ -69,24 +71,57 @@ def tail(path: Path, lines: int = 15) -> str:
     return "\n".join("    " + line for line in text)
 
 
-def run_logged(cmd: Sequence[str], log_file: Path, *, what: str, retries: int = 0,
-               stdin: Path | None = None, cwd: Path | None = None, env: dict[str, str] | None = None,
-               before_retry: Callable[[], None] | None = None) -> None:
-    """Run cmd with its output appended to log_file; retry transient failures; raise with the log tail."""
+class CommandFailed(ProvisionError):
+    """A command exited non-zero: the message quotes it and the ends of its output (or of its log)."""
+
+
+def run(cmd: Sequence[str], *, check: bool = True, timeout: float | None = 1800, user: str | None = None,
+        env: Mapping[str, str] | None = None, cwd: Path | str | None = None, stdin: Path | None = None,
+        log_file: Path | None = None, what: str = "", retries: int = 0,
+        before_retry: Callable[[], None] | None = None,
+        error: type[Exception] = CommandFailed) -> subprocess.CompletedProcess[str]:
+    """Run a host command to its end: the one way the harness, the tests and the benchmarks do.
+
+    Output is captured as text (stdout and stderr apart, undecodable bytes replaced) or, with ``log_file``,
+    appended to that file after a ``$ command`` line (the result's stdout and stderr are then "").
+    stdin is the file ``stdin`` or /dev/null. ``env`` is the whole environment; by default ours with
+    sbin on PATH and, while the harness's ghcr.io stand-in is up, its CA for the devcontainers CLI
+    (harness.cli.cli_env), so no CLI run can miss it (other programs ignore it). ``user``: as that
+    host user (runuser), with their HOME. ``retries``: run a failed command again that many times,
+    ``before_retry`` first. With ``check``, a final non-zero exit raises ``error`` (CommandFailed, a
+    ProvisionError; the benchmarks pass BenchError) naming ``what`` (default: the command) and quoting
+    the ends of both streams, or the log's tail.
+    """
+    argv = [str(part) for part in cmd]
+    if user:  # as a host user, with that user's HOME (the devcontainers CLI keeps state there)
+        argv = ["runuser", "-u", user, "--", "env", "HOME=" + pwd.getpwnam(user).pw_dir] + argv
+    if env is None:
+        from .cli import cli_env  # cli imports this module
+        env = cli_env(command_env())
     for attempt in range(retries + 1):
-        with log_file.open("a") as fh, (stdin or Path(os.devnull)).open("rb") as inp:
-            fh.write(f"\n$ {' '.join(cmd)}\n")
-            fh.flush()
-            result = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=inp, cwd=cwd,
-                                    env=env or command_env())
-        if result.returncode == 0:
-            return
+        with (stdin or Path(os.devnull)).open("rb") as inp, \
+                (log_file.open("a") if log_file else contextlib.nullcontext()) as out:
+            if out is not None:
+                out.write(f"\n$ {' '.join(argv)}\n")
+                out.flush()
+            result = subprocess.run(argv, stdin=inp, stdout=out or subprocess.PIPE,
+                                    stderr=subprocess.STDOUT if out else subprocess.PIPE, text=True,
+                                    errors="replace", timeout=timeout, env=dict(env), cwd=cwd)
+        if result.returncode == 0 or not check:
+            break
         if attempt < retries:
-            log(f"{what} failed (exit {result.returncode}); retrying once")
+            log(f"{what or argv[0]} failed (exit {result.returncode}); retrying")
             if before_retry:
                 before_retry()
             time.sleep(3)
-    raise ProvisionError(f"{what} failed (exit {result.returncode}); full log: {log_file}\n{tail(log_file)}")
+    result.stdout, result.stderr = result.stdout or "", result.stderr or ""
+    if check and result.returncode != 0:
+        if log_file:
+            raise error(f"{what or ' '.join(argv)} failed (exit {result.returncode}); full log: {log_file}\n"
+                        f"{tail(log_file)}")
+        raise error(f"command failed ({result.returncode}): {' '.join(argv)}\n--- stdout\n{result.stdout[-6000:]}"
+                    f"\n--- stderr\n{result.stderr[-6000:]}")
+    return result
 
 
 _apt_updated = False
@@ -103,11 +138,11 @@ def apt_install(packages: Sequence[str]) -> None:
     env = command_env(DEBIAN_FRONTEND="noninteractive")
     if not _apt_updated:
         log("apt-get update")
-        run_logged(["apt-get", "update"], apt_log, what="apt-get update", retries=1, env=env)
+        run(["apt-get", "update"], log_file=apt_log, what="apt-get update", retries=1, env=env)
         _apt_updated = True
     log(f"apt-get install {' '.join(packages)}")
-    run_logged(["apt-get", "install", "-y", *packages], apt_log,
-               what=f"apt-get install {' '.join(packages)}", retries=1, env=env)
+    run(["apt-get", "install", "-y", *packages], log_file=apt_log, what=f"apt-get install {' '.join(packages)}",
+        retries=1, env=env)
 
 
 # Host tool -> the Debian package that provides it.

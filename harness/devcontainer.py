@@ -1,8 +1,9 @@
-"""Drive the pinned devcontainers CLI and Docker from tests, and clean up after them.
+"""Drive the pinned devcontainers CLI and Docker from tests, the demo and the benchmarks, and clean up after them.
 
-Tests remove the containers, volumes and images they create (disk is finite),
-and only those, found by the workspace folder the CLI labels them with, so
-several test runs can share one engine.
+Everything a run creates (containers, volumes, images, the dev containers the CLI makes for a workspace
+folder) is removed afterwards, and only that (Owned, docker_cleanup): disk is finite, and several test
+runs, benchmark runs and demos can share one engine. Examples and scenarios are copied with the local
+feature and the harness's stand-ins for the public images they name (make_workspace, standin_project).
 """
 
 from __future__ import annotations
@@ -10,38 +11,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
 import tempfile
+import time
+import uuid
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .cli import cli_env
-from .images import STAND_INS
+from .common import run
+from .images import RECIPES, STAND_INS
 
 REPO = Path(__file__).resolve().parents[1]
 FEATURE_SRC = REPO / "src" / "uv-user"
 CLI = REPO / "node_modules" / ".bin" / "devcontainer"
 PUBLISHED_REF = "ghcr.io/uv-user/features/uv-user:1"
-
-
-def run(cmd: Sequence[str], *, check: bool = True, timeout: float = 1800, user: Optional[str] = None,
-        env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
-    """Run a command capturing text output; on failure the assertion shows both streams.
-
-    Every command gets the devcontainers CLI's environment (harness.cli.cli_env: env, or ours, plus the
-    ghcr.io stand-in's CA while it is up), so no CLI run can miss it; docker ignores it."""
-    argv = list(cmd)
-    if user:  # as a host user, with that user's HOME (the CLI keeps state there)
-        argv = ["runuser", "-u", user, "--", "env", "HOME=" + pwd.getpwnam(user).pw_dir] + argv
-    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            timeout=timeout, env=cli_env(env), cwd=cwd)
-    if check and result.returncode != 0:
-        raise AssertionError("command failed ({}): {}\n--- stdout\n{}\n--- stderr\n{}".format(
-            result.returncode, " ".join(argv), result.stdout[-6000:], result.stderr[-6000:]))
-    return result
 
 
 def _lines(cmd: Sequence[str]) -> List[str]:
@@ -72,32 +57,115 @@ def remove_dev_containers(folder: str) -> None:
             run(["docker", "rmi", image[: -len("-uid")]], check=False)
 
 
-class Cleanup:
-    """Workspace folders whose dev containers must go when the block ends."""
+class Owned:
+    """The Docker objects one run makes (a test module, a test, a benchmark run, the demo), and their removal:
+    cleanup() removes exactly these and nothing else, so runs can share one engine; nothing is pruned.
 
-    def __init__(self) -> None:
+    - containers and volumes: made with ``label`` (create_args(), volume()), found by it at cleanup, so one
+      that a failed command left behind goes too; or named with container() for a `docker run --name`;
+    - images: tags (tag()) and ids (image()) it records, removed newest first;
+    - dev containers the devcontainers CLI made for a workspace folder (add()), with their volume, compose
+      network and vsc-* images (remove_dev_containers).
+    """
+
+    def __init__(self, prefix: str = "uvuser-test", key: str = "uvuser.owner", run_id: Optional[str] = None) -> None:
+        self.run_id = run_id or uuid.uuid4().hex[:10]
+        self.prefix = prefix
+        self.label = "{}={}".format(key, self.run_id)
+        self.containers: List[str] = []
+        self.images: List[str] = []
         self.folders: List[str] = []
 
+    def name(self, what: str) -> str:
+        """A container or volume name of this run's: <prefix>-<run id>-<what>."""
+        return "{}-{}-{}".format(self.prefix, self.run_id, what)
+
+    def container(self, what: str) -> str:
+        """The name for a container the caller makes (`docker run --name`); removed at cleanup."""
+        self.containers.append(self.name(what))
+        return self.containers[-1]
+
+    def create_args(self, what: str) -> List[str]:
+        """`docker run`/`docker create` arguments naming and labelling a container of this run."""
+        return ["--name", self.container(what), "--label", self.label]
+
+    def volume(self, what: str) -> str:
+        name = self.name(what)
+        run(["docker", "volume", "create", "--label", self.label, name])
+        return name
+
+    def tag(self, name: str) -> str:
+        """An image tag of this run's: <prefix>/<name>:<run id>."""
+        return self.image("{}/{}:{}".format(self.prefix, name, self.run_id))
+
+    def image(self, ref: str) -> str:
+        """An image (tag or id) this run made, e.g. one a rebuild replaced: removed at cleanup."""
+        if ref not in self.images:
+            self.images.append(ref)
+        return ref
+
     def add(self, folder: os.PathLike) -> None:
+        """A workspace folder whose dev containers (made by the devcontainers CLI) go at cleanup."""
         self.folders.append(str(folder))
 
-
-@contextlib.contextmanager
-def docker_cleanup(*folders: os.PathLike) -> Iterator[Cleanup]:
-    """Remove the dev containers (and their volumes and images) of the given or added folders."""
-    cleanup = Cleanup()
-    for folder in folders:
-        cleanup.add(folder)
-    try:
-        yield cleanup
-    finally:
-        for folder in cleanup.folders:
+    def cleanup(self) -> None:
+        labelled = _lines(["docker", "ps", "-aq", "--no-trunc", "--filter", "label=" + self.label])
+        if labelled or self.containers:
+            run(["docker", "rm", "-f", "-v"] + self.containers + labelled, check=False)
+        volumes = _lines(["docker", "volume", "ls", "-q", "--filter", "label=" + self.label])
+        if volumes:
+            run(["docker", "volume", "rm", "-f"] + volumes, check=False)
+        for ref in reversed(self.images):
+            run(["docker", "image", "rm", ref], check=False)
+        for folder in self.folders:
             remove_dev_containers(folder)
 
 
-def public_images(tags: Dict[str, str]) -> Dict[str, str]:
-    """Public image -> the local stand-in's tag (harness.images.STAND_INS), for make_workspace(images=...);
-    ``tags`` is what provisioning returned (logical name -> tag): only images it built are mapped."""
+@contextlib.contextmanager
+def docker_cleanup(*folders: os.PathLike) -> Iterator[Owned]:
+    """An Owned for the block, with the dev containers of ``folders`` (and any added): all removed after it."""
+    owned = Owned()
+    for folder in folders:
+        owned.add(folder)
+    try:
+        yield owned
+    finally:
+        owned.cleanup()
+
+
+def remove_build_leftovers(output: str, images_before: Optional[Set[str]] = None) -> None:
+    """What a failed `docker build` (classic builder, also under `devcontainer build`) leaves: the failed
+    step's container and the untagged layers before it. Removes exactly those its output names, and a
+    vsc-* image it tagged (a build that unexpectedly succeeded). Layers only when ``images_before`` (the
+    ids of `docker images -aq --no-trunc` before the build) says which are new: never one that existed."""
+    for image in set(re.findall(r"Successfully tagged (vsc-\S+)", output)):
+        run(["docker", "rmi", image], check=False)
+    containers = sorted(set(re.findall(r"Running in ([0-9a-f]{12})", output)))
+    if containers:
+        run(["docker", "rm", "-f"] + containers, check=False)
+    if images_before is None:
+        return
+    for layer in reversed(list(dict.fromkeys(re.findall(r"---> ([0-9a-f]{12})\b", output)))):
+        found = run(["docker", "image", "inspect", "--format", "{{.Id}} {{len .RepoTags}}", layer], check=False)
+        fields = found.stdout.split()
+        if found.returncode == 0 and fields[0] not in images_before and fields[1] == "0":
+            run(["docker", "rmi", layer], check=False)  # also removes its untagged parents
+
+
+def docker_exec(container: str, script: str, *, user: str = "root", shell: str = "sh", check: bool = True,
+                **run_args: object) -> subprocess.CompletedProcess:
+    """Run a shell script in a running container, as ``user`` (plain `docker exec`; exec_ goes through the
+    devcontainers CLI as the remote user). ``run_args`` go to harness.common.run (timeout, error, ...)."""
+    return run(["docker", "exec", "-u", user, container, shell, "-c", script], check=check,
+               **run_args)  # type: ignore[arg-type]
+
+
+def public_images(tags: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Public image -> the local stand-in's tag (harness.images.STAND_INS), for make_workspace(images=...)
+    and standin_project. ``tags`` is what provisioning returned (logical name -> tag): only images it built
+    are mapped. Without it, every stand-in's tag (nothing is built)."""
+    if tags is None:
+        tags = {name: RECIPES[name].tag for name in STAND_INS.values()}
     return {public: tags[name] for public, name in STAND_INS.items() if name in tags}
 
 
@@ -143,21 +211,49 @@ _FROM = re.compile(r"^(?P<pre>[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*)(?P<image>[^\s]+)
 _COMPOSE_IMAGE = re.compile(r"^(?P<pre>[ \t]*image:[ \t]*[\"']?)(?P<image>[^\s\"'#]+)", re.M)
 
 
-def substitute_images(workspace: Path, images: Dict[str, str], skip: Optional[Path] = None) -> None:
-    """Rewrite Dockerfile FROM and compose image: lines that name a key of ``images``."""
-    for path in sorted(workspace.rglob("*")):
+def _image_lines(folder: Path, skip: Optional[Path] = None) -> Iterator[Tuple[Path, "re.Pattern[str]"]]:
+    """Every file below folder that names images on lines of its own: Dockerfiles (FROM) and compose
+    files (image:), each with the pattern that finds them."""
+    for path in sorted(folder.rglob("*")):
         if not path.is_file() or (skip is not None and skip in path.parents):
             continue
         if path.name == "Dockerfile" or path.name.startswith("Dockerfile.") or path.name.endswith(".Dockerfile"):
-            pattern = _FROM
+            yield path, _FROM
         elif path.suffix in (".yml", ".yaml") and "compose" in path.name:
-            pattern = _COMPOSE_IMAGE
-        else:
-            continue
+            yield path, _COMPOSE_IMAGE
+
+
+def image_references(folder: Path) -> List[str]:
+    """The images that Dockerfile FROM lines and compose image: lines below folder name, in file order."""
+    return [m.group("image") for path, pattern in _image_lines(folder) for m in pattern.finditer(path.read_text())]
+
+
+def substitute_images(workspace: Path, images: Dict[str, str], skip: Optional[Path] = None) -> None:
+    """Rewrite Dockerfile FROM and compose image: lines that name a key of ``images``."""
+    for path, pattern in _image_lines(workspace, skip):
         text = path.read_text()
         new = pattern.sub(lambda m: m.group("pre") + images.get(m.group("image"), m.group("image")), text)
         if new != text:
             path.write_text(new)
+
+
+def standin_project(project: Path, into: Path, images: Dict[str, str]) -> Path:
+    """A copy of a feature collection (its src/ and test/) for `devcontainer features test --project-folder`
+    in which the scenarios name local stand-ins instead of the public images in ``images``: the "image" of
+    each scenario in test/*/scenarios.json, and the FROM and compose image: lines in the scenarios'
+    folders. The repository names public images, as users write them; nothing is tagged under a public
+    name here, so a real image of that name on the machine is neither shadowed nor touched."""
+    copy = into / project.name
+    for part in ("src", "test"):
+        shutil.copytree(project / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in sorted((copy / "test").glob("*/scenarios.json")):
+        scenarios = json.loads(strip_jsonc(path.read_text()))
+        for config in scenarios.values():
+            if config.get("image") in images:
+                config["image"] = images[config["image"]]
+        path.write_text(json.dumps(scenarios, indent=4) + "\n")
+    substitute_images(copy / "test", images)
+    return copy
 
 
 def strip_jsonc(text: str) -> str:
@@ -183,23 +279,45 @@ def exec_(workspace: Path, script: str, *, user: Optional[str] = None, check: bo
                + list(extra_args), user=user, check=check)
 
 
-def chown_tree(path: Path, uid: int = 1000, gid: int = 1000) -> None:
-    """Give a copied workspace to a host user, as their own checkout would be.
+def keepalive_sleeps(container: str) -> Dict[str, str]:
+    """pid -> executable of the `sleep` processes the start shell (PID 1) runs right now: the devcontainers
+    CLI's keep-alive loop, reached once the start went past the feature's entrypoint. Only programs from
+    the system's directories are used, never one found on the container's PATH (the dev user's first)."""
+    script = ('for p in /proc/[0-9]*; do [ "$(/bin/cat $p/comm 2>/dev/null)" = sleep ] && '
+              '[ "$(/usr/bin/cut -d" " -f4 $p/stat)" = 1 ] && echo "${p#/proc/} $(/bin/readlink $p/exe)"; done; true')
+    lines = docker_exec(container, script, shell="/bin/sh").stdout.splitlines()
+    return dict(line.split(" ", 1) for line in lines if " " in line)
 
-    As root the CLI does not remap UIDs, so the image's vscode (1000) must own the
-    copy to write uv.lock there; the UID-remap test gives it to its host user.
-    """
-    for root, dirs, files in os.walk(path):
-        for name in [root] + [os.path.join(root, n) for n in dirs + files]:
-            os.lchown(name, uid, gid)
+
+def wait_repaired(container: str, user: str = "vscode", timeout: float = 60) -> None:
+    """The CLI does not wait for the feature's entrypoint, whose repair may go on beside the start: poll,
+    as root in the container, until `uv-user repair --dry-run` finds nothing left to give ``user``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = run(["docker", "exec", "-u", "root", container, "uv-user", "repair", "--dry-run", "--user", user],
+                     check=False)
+        if result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip():
+            return
+        assert time.monotonic() < deadline, "ownership was not repaired in time: " + result.stdout + result.stderr
+        time.sleep(1)
+
+
+def chown_tree(path: Path, uid: int = 1000, gid: int = 1000) -> None:
+    """Give a tree to uid:gid, every entry at any depth, links themselves (never what they point to).
+
+    A copied workspace, as a host user's own checkout would be: as root the CLI does not remap UIDs,
+    so the image's vscode (1000) must own the copy to write uv.lock there; the UID-remap tests give it
+    to their host user. Also the unit tests' scratch trees."""
+    run(["chown", "-hR", "{}:{}".format(uid, gid), str(path)])
 
 
 @contextlib.contextmanager
-def example_workspace(example: Path, prefix: str, uid: int = 1000, gid: int = 1000,
+def example_workspace(example: Path, prefix: str, uid: int = 1000, gid: int = 1000, parent: Optional[Path] = None,
                       **make_args: object) -> Iterator[Path]:
-    """A temp copy of an example with the local feature, owned by uid:gid; its dev containers,
+    """A temp copy of an example with the local feature (make_workspace(**make_args)), owned by uid:gid like
+    that user's checkout, in a new folder under ``parent`` (default: the temp dir); its dev containers,
     volume and images and the copy itself are removed afterwards."""
-    workdir = temp_dir(prefix)
+    workdir = temp_dir(prefix, parent)
     try:
         ws = make_workspace(example, workdir, **make_args)  # type: ignore[arg-type]
         chown_tree(workdir, uid, gid)
@@ -209,5 +327,5 @@ def example_workspace(example: Path, prefix: str, uid: int = 1000, gid: int = 10
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def temp_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
+def temp_dir(prefix: str, parent: Optional[Path] = None) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))

@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .common import ProvisionError, can_apt, command_env, ensure_tools, log, tail, which
+from .common import ProvisionError, can_apt, command_env, ensure_tools, log, run, tail, which
 
 DOCKERD_LOG = Path("/var/log/uv-user-dockerd.log")
 OUR_PIDFILE = Path("/var/run/uv-user-dockerd.pid")  # only a dockerd that WE started
@@ -25,8 +25,7 @@ def _docker_info() -> tuple[bool, str]:
     if which("docker") is None:
         return False, "no docker client on PATH"
     try:
-        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                                capture_output=True, text=True, timeout=30, env=command_env())
+        result = run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False, timeout=30)
     except subprocess.TimeoutExpired:
         return False, "`docker info` timed out"
     ok = result.returncode == 0 and result.stdout.strip() not in ("", "<no value>")

@@ -31,15 +31,14 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .cli import cli_env, ensure_cli
-from .common import REPO_ROOT, ProvisionError, exclusive, is_root, log, log_path, run_logged, tail, which
+from .cli import ensure_cli
+from .common import REPO_ROOT, ProvisionError, exclusive, is_root, log, log_path, run, which
 from .registry import Registry, Server, Tls, ensure_registry, owner, running, stop_registry
 from .release import files_sha256
 
@@ -157,25 +156,25 @@ def _make_certs(state: Path) -> None:
     if which("openssl") is None:
         raise ProvisionError("openssl is needed for the ghcr.io stand-in's certificate: apt-get install -y openssl")
     log_file = log_path("ghcr")
-    if cert.exists() and key.exists() and ca.exists() and subprocess.run(
-            ["openssl", "x509", "-checkend", "86400", "-noout", "-in", str(cert)], capture_output=True).returncode == 0:
+    if cert.exists() and key.exists() and ca.exists() and run(
+            ["openssl", "x509", "-checkend", "86400", "-noout", "-in", str(cert)], check=False).returncode == 0:
         return  # valid for at least another day
     state.mkdir(parents=True, exist_ok=True)
     os.chmod(state, 0o755)  # a non-root host user's CLI must read node-ca.pem
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run_logged(["openssl", "req", "-x509", *ec, "-keyout", str(state / "ca.key"), "-out", str(ca),
-                "-days", str(CERT_DAYS), "-subj", "/CN=uv-user harness throw-away CA (ghcr.io stand-in)",
-                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-               log_file, what="openssl: the stand-in's CA")
-    run_logged(["openssl", "req", *ec, "-keyout", str(key), "-out", str(state / "server.csr"),
-                "-subj", f"/CN={HOSTNAME}"], log_file, what="openssl: the ghcr.io key")
+    run(["openssl", "req", "-x509", *ec, "-keyout", str(state / "ca.key"), "-out", str(ca),
+         "-days", str(CERT_DAYS), "-subj", "/CN=uv-user harness throw-away CA (ghcr.io stand-in)",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        log_file=log_file, what="openssl: the stand-in's CA")
+    run(["openssl", "req", *ec, "-keyout", str(key), "-out", str(state / "server.csr"),
+         "-subj", f"/CN={HOSTNAME}"], log_file=log_file, what="openssl: the ghcr.io key")
     (state / "server.ext").write_text(f"subjectAltName=DNS:{HOSTNAME},IP:127.0.0.1\n"
                                       "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
                                       "extendedKeyUsage=serverAuth\n")
-    run_logged(["openssl", "x509", "-req", "-in", str(state / "server.csr"), "-CA", str(ca),
-                "-CAkey", str(state / "ca.key"), "-CAcreateserial", "-days", str(CERT_DAYS),
-                "-extfile", str(state / "server.ext"), "-out", str(cert)],
-               log_file, what="openssl: the ghcr.io certificate")
+    run(["openssl", "x509", "-req", "-in", str(state / "server.csr"), "-CA", str(ca),
+         "-CAkey", str(state / "ca.key"), "-CAcreateserial", "-days", str(CERT_DAYS),
+         "-extfile", str(state / "server.ext"), "-out", str(cert)],
+        log_file=log_file, what="openssl: the ghcr.io certificate")
     for private in (state / "ca.key", key):
         os.chmod(private, 0o600)
 
@@ -265,15 +264,9 @@ def _stop(state: Path) -> None:
 
 def _publish(reg: Registry, collection: Path, namespace: str) -> None:
     """`devcontainer features publish` of a folder of features to the stand-in (output in build/logs/ghcr.log)."""
-    log_file = log_path("ghcr")
-    cmd = [str(ensure_cli()), "features", "publish", str(collection), "--registry", reg.host,
-           "--namespace", namespace, "--log-level", "info"]
-    result = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=cli_env())
-    with log_file.open("a") as fh:
-        fh.write(f"\n$ {' '.join(cmd)}\n{result.stderr}{result.stdout}")
-    if result.returncode != 0:
-        raise ProvisionError(f"publishing {collection} to the ghcr.io stand-in as {namespace} failed "
-                             f"(exit {result.returncode}); see {log_file}\n{tail(log_file)}")
+    run([str(ensure_cli()), "features", "publish", str(collection), "--registry", reg.host, "--namespace", namespace,
+         "--log-level", "info"], log_file=log_path("ghcr"),
+        what=f"publishing {collection} to the ghcr.io stand-in as {namespace}")
 
 
 def _publish_official(reg: Registry, state: Path) -> None:

@@ -16,15 +16,14 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Union
 
-from .common import (VERSION, ProvisionError, command_env, ensure_tools, exclusive, is_root, log, log_path,
-                     run_logged, which)
+from .common import (VERSION, ProvisionError, command_env, ensure_tools, exclusive, is_root, log, log_path, run,
+                     which)
 from .engine import ensure_engine
 
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
@@ -74,21 +73,10 @@ RECIPES: dict[str, Recipe] = {
     "base": Derived("uvuser-test/base:bookworm", "devuser.Dockerfile", "rootfs-bookworm",
                     (("PACKAGES", "python3 sudo"),),
                     check=f"{_VSCODE} && python3 --version && {_PYPI}"),
-    "nopython": Derived("uvuser-test/nopython:bookworm", "devuser.Dockerfile", "rootfs-bookworm",
-                        (("PACKAGES", "sudo"),),
-                        check=f"{_VSCODE} && ! command -v python3 && ! ls /usr/bin/python3*"),
     "trixie": Derived("uvuser-test/base:trixie", "devuser.Dockerfile", "rootfs-trixie",
                       (("PACKAGES", "python3 sudo"),), check=f"{_VSCODE} && python3 --version"),
     "python": Derived("uvuser-test/python:bookworm", "python.Dockerfile", "rootfs-bookworm",
                       check='test "$(id -un)" = root && python --version && ! command -v sudo'),
-    "seed": Derived("uvuser-test/seed:bookworm", "seed.Dockerfile", "python",
-                    check='test "$(id -un):$(id -u)" = moby:1000 && test "$PWD" = /home/moby '
-                          '&& python3 --version && ! command -v sudo '
-                          '&& case "$PATH" in /home/moby/.local/bin:/usr/*) ;; *) false;; esac'),
-    "withuv": Derived("uvuser-test/withuv:bookworm", "withuv.Dockerfile", "base",
-                      (("UV_VERSION", "0.9.30"),),
-                      check='test "$(command -v uv)" = /usr/local/bin/uv && test -x /usr/local/bin/uvx '
-                            '&& uv --version | grep -qx "uv 0.9.30.*"'),
     # mcr.microsoft.com/devcontainers/python:3's stand-in (see the Dockerfile for what it reproduces).
     "devpython": Derived("uvuser-test/devcontainers-python:3", "devpython.Dockerfile", "rootfs-bookworm",
                          check=f"{_VSCODE} && test \"$(command -v python)\" = {_DEVPYTHON} "
@@ -98,14 +86,18 @@ RECIPES: dict[str, Recipe] = {
                      (("PACKAGES", ""),),  # all in the rootfs already
                      check=f'{_VSCODE} && python3 --version && test "$(uname -m)" = aarch64'),
 }
-# Public images that examples and scenarios name, and the recipe standing in for each (no registry here).
+# Public images that examples/ and test/*/scenarios.json name, and the recipe standing in for each where no
+# registry can serve them (harness.devcontainer.public_images, make_workspace, standin_project). The real
+# devcontainers base images have no python3 (the feature installs it); their stand-ins have Debian's, so
+# the no_python scenario removes it in its own Dockerfile, wherever it runs.
 STAND_INS: dict[str, str] = {
     "python:3.12-bookworm": "python",
     "mcr.microsoft.com/devcontainers/base:bookworm": "base",
+    "mcr.microsoft.com/devcontainers/base:trixie": "trixie",
     "mcr.microsoft.com/devcontainers/python:3": "devpython",
 }
 # What tests use; arm64 only on request (minutes under emulation). Rootfs images come as parents.
-DEFAULT_IMAGES: tuple[str, ...] = ("base", "python", "seed", "nopython", "trixie", "withuv", "devpython")
+DEFAULT_IMAGES: tuple[str, ...] = ("base", "python", "trixie", "devpython")
 PUBLIC_IMAGES: tuple[str, ...] = (*DEFAULT_IMAGES, "arm64")
 
 
@@ -113,8 +105,7 @@ PUBLIC_IMAGES: tuple[str, ...] = (*DEFAULT_IMAGES, "arm64")
 def host_arch() -> str:
     """Debian's name for this machine's architecture."""
     if which("dpkg"):
-        return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return run(["dpkg", "--print-architecture"]).stdout.strip()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
@@ -133,8 +124,7 @@ def recipe_hash(name: str) -> str:
 
 
 def _inspect(tag: str, fmt: str) -> str | None:
-    result = subprocess.run(["docker", "image", "inspect", "--format", fmt, tag],
-                            capture_output=True, text=True, env=command_env())
+    result = run(["docker", "image", "inspect", "--format", fmt, tag], check=False)
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -173,9 +163,9 @@ def _ensure_binfmt(arch: str) -> None:
                              "run `sudo python3 -m harness provision --images arm64` once")
     ensure_tools(f"{qemu}-static", "update-binfmts")
     if not (misc / "register").exists():
-        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(misc)], check=False)
+        run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(misc)], check=False)
     if not (misc / qemu).exists():
-        subprocess.run(["update-binfmts", "--enable", qemu], env=command_env(), check=False)
+        run(["update-binfmts", "--enable", qemu], check=False)
     entry = _binfmt(misc / qemu)
     if entry and "C" not in entry["flags"]:
         (misc / qemu).write_text("-1")
@@ -196,7 +186,7 @@ def _remove_tree(root: Path) -> None:
     """Delete a build dir, first unmounting whatever a failed debootstrap left mounted in it
     (its /proc, /sys), so deleting never reaches outside it."""
     for point in _mounts_under(root):
-        subprocess.run(["umount", "-l", point], check=False)
+        run(["umount", "-l", point], check=False)
     if _mounts_under(root):
         raise ProvisionError(f"{root} still has mounts; not deleting it, remove it by hand")
     shutil.rmtree(root, ignore_errors=True)
@@ -235,8 +225,7 @@ def _load_image(root: Path, work: Path, tag: str, arch: str, config: dict[str, o
     """Turn a root directory into a one-layer image with `docker load`, not `docker import`:
     import (engine 20.10) stamps the host's architecture on the image; this says the real one."""
     layer = work / "layer.tar"
-    run_logged(["tar", "--numeric-owner", "-C", str(root), "-cf", str(layer), "."], log_file,
-               what=f"tar of {root}")
+    run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(layer), "."], log_file=log_file, what=f"tar of {root}")
     digest = hashlib.sha256()
     with layer.open("rb") as fh:
         while chunk := fh.read(1 << 20):
@@ -248,9 +237,8 @@ def _load_image(root: Path, work: Path, tag: str, arch: str, config: dict[str, o
     (work / "config.json").write_text(json.dumps(image_config))
     manifest = [{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}]
     (work / "manifest.json").write_text(json.dumps(manifest))
-    run_logged(["bash", "-o", "pipefail", "-c",
-                'tar -C "$1" -c manifest.json config.json layer.tar | docker load', "load", str(work)],
-               log_file, what=f"docker load {tag}")
+    run(["bash", "-o", "pipefail", "-c", 'tar -C "$1" -c manifest.json config.json layer.tar | docker load', "load",
+         str(work)], log_file=log_file, what=f"docker load {tag}")
 
 
 def _build_rootfs(name: str, recipe: Rootfs, label: str, log_file: Path) -> None:
@@ -262,11 +250,10 @@ def _build_rootfs(name: str, recipe: Rootfs, label: str, log_file: Path) -> None
     work = Path(tempfile.mkdtemp(prefix=f"uvuser-{name}-", dir="/var/tmp"))
     root = work / "rootfs"
     try:
-        run_logged(["debootstrap", "--variant=minbase", f"--arch={arch}",
-                    f"--include={','.join(recipe.include)}", recipe.suite, str(root),
-                    *([MIRROR] if MIRROR else [])],
-                   log_file, what=f"debootstrap {recipe.suite} ({arch})", retries=1,
-                   before_retry=lambda: _remove_tree(root))
+        run(["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={','.join(recipe.include)}",
+             recipe.suite, str(root), *([MIRROR] if MIRROR else [])],
+            log_file=log_file, what=f"debootstrap {recipe.suite} ({arch})", retries=1, timeout=None,
+            before_retry=lambda: _remove_tree(root))
         for deb in (root / "var/cache/apt/archives").glob("*.deb"):
             deb.unlink()
         _write_files(root)
@@ -282,9 +269,9 @@ def _build_derived(recipe: Derived, label: str, log_file: Path) -> None:
     args = [f"--build-arg={k}={v}" for k, v in (("FROM", RECIPES[recipe.parent].tag), *recipe.args)]
     # The classic builder (no buildx here): FROM a local tag never reaches for a registry.
     # The Dockerfile comes on stdin with no context: the recipes COPY nothing.
-    run_logged(["docker", "build", "--force-rm", f"--label={LABEL}={label}", f"--tag={recipe.tag}",
-                *args, "-"], log_file, what=f"docker build {recipe.tag}", retries=1,
-               stdin=IMAGES_DIR / recipe.dockerfile, env=command_env(DOCKER_BUILDKIT="0"))
+    run(["docker", "build", "--force-rm", f"--label={LABEL}={label}", f"--tag={recipe.tag}", *args, "-"],
+        log_file=log_file, what=f"docker build {recipe.tag}", retries=1, stdin=IMAGES_DIR / recipe.dockerfile,
+        env=command_env(DOCKER_BUILDKIT="0"))
 
 
 def _ensure_one(name: str, done: set[str], replaced: list[str]) -> None:
@@ -310,10 +297,10 @@ def _ensure_one(name: str, done: set[str], replaced: list[str]) -> None:
         else:
             _build_derived(recipe, want, log_path(name))
         try:
-            run_logged(["docker", "run", "--rm", "--entrypoint", "sh", recipe.tag, "-euc",
-                        recipe.check], log_path(name), what=f"checking {recipe.tag}")
+            run(["docker", "run", "--rm", "--entrypoint", "sh", recipe.tag, "-euc", recipe.check],
+                log_file=log_path(name), what=f"checking {recipe.tag}")
         except ProvisionError:  # its label would pass it as current next time
-            subprocess.run(["docker", "image", "rm", recipe.tag], capture_output=True, env=command_env())
+            run(["docker", "image", "rm", recipe.tag], check=False)
             raise
         log(f"built {recipe.tag} in {time.monotonic() - started:.1f} s")
         if old_id and old_id != _inspect(recipe.tag, "{{.Id}}"):
@@ -334,5 +321,5 @@ def ensure_images(names: Iterable[str] = DEFAULT_IMAGES) -> dict[str, str]:
         for name in names:
             _ensure_one(name, done, replaced)
         for old_id in reversed(replaced):  # children first; one still in use elsewhere just stays
-            subprocess.run(["docker", "image", "rm", old_id], capture_output=True, env=command_env())
+            run(["docker", "image", "rm", old_id], check=False)
     return {name: RECIPES[name].tag for name in names}

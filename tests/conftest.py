@@ -29,16 +29,30 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("root") is None or os.geteuid() == 0:
         return
     if IN_CI:
-        pytest.fail("CI=true and this test needs root but runs as uid {}: run the root tests with sudo "
-                    "(sudo -E bash scripts/test.sh -m root), as .github/workflows/test.yaml does"
-                    .format(os.geteuid()), pytrace=False)
-    pytest.skip("needs root (chown to other uids): run with sudo to include it")
+        pytest.fail("CI=true and this test needs root but runs as uid {}: run the root tests as root "
+                    "(bash scripts/test.sh -m root re-runs itself with sudo; .github/workflows/test.yaml runs "
+                    "it under sudo -E)".format(os.geteuid()), pytrace=False)
+    pytest.skip("needs root (chown to other uids): run as root to include it (bash scripts/test.sh does)")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--needs-root", action="store_true",
+                     help="with --collect-only: print 'uvuser-needs-root: yes' when a selected test needs root "
+                          "(marked docker or root), else 'no' (scripts/test.sh asks before it runs as a user)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     for item in items:
         if "emulated" in item.keywords and "docker" not in item.keywords:
             item.add_marker(pytest.mark.docker)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """--needs-root: Docker tests need root too (provisioning; workspace copies handed to uid 1000)."""
+    if session.config.getoption("needs_root"):
+        needs = any(item.get_closest_marker(mark) is not None for item in session.items for mark in ("docker", "root"))
+        reporter = session.config.pluginmanager.getplugin("terminalreporter")
+        reporter.write_line("uvuser-needs-root: {}".format("yes" if needs else "no"))
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The seed's image: `useradd -m moby -u 1000`, `USER moby`, no sudo.
+# The seed's image, built from its own Dockerfile (seed_user_moby/Dockerfile): `useradd -m moby -u 1000`,
+# `USER moby`, no sudo.
 set -e
 source dev-container-features-test-lib
 source ./checks.sh

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import grp
 import pwd
+import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from harness.devcontainer import REPO, example_workspace, run
+from harness.devcontainer import REPO, example_workspace, run, temp_dir
 
 REMAP_USER = "uvuser-remap"
 REMAP_UID = 1500
@@ -20,6 +21,16 @@ def workspace(provisioned) -> Iterator[Path]:
     """examples/basic with the local feature, owned by uid 1000 like a host checkout; removed afterwards."""
     with example_workspace(REPO / "examples" / "basic", "uv-user-it-", image=provisioned["base"]) as ws:
         yield ws
+
+
+@pytest.fixture
+def workdir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A new empty folder for the test's workspaces (uv-user-<module>-*), removed with what is in it."""
+    path = temp_dir("uv-user-{}-".format(request.module.__name__.rsplit(".", 1)[-1].replace("test_", "")))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

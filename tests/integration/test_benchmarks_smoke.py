@@ -8,13 +8,13 @@ and volumes.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from harness.cli import cli_env
+from harness.common import command_env, run
 from harness.devcontainer import REPO
 
 pytestmark = pytest.mark.docker
@@ -34,9 +34,8 @@ QUICK_LAYOUTS = ("feature", "workspace", "volume_copy")
 
 
 def test_quick_benchmark_writes_every_number(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-chart", "--out", str(tmp_path)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600,
-                            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    result = run([sys.executable, "-m", "benchmarks", "--quick", "--no-chart", "--out", str(tmp_path)], cwd=REPO,
+                 check=False, timeout=600, env=cli_env(command_env(PYTHONDONTWRITEBYTECODE="1")))
     assert result.returncode == 0, result.stderr[-4000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["mode"] == "quick"
@@ -63,11 +62,11 @@ def test_quick_benchmark_writes_every_number(tmp_path: Path) -> None:
     assert "## Rebuild with what is kept" in result.stdout and "## A uv tool after a rebuild" in result.stdout
     label = "label=uvuser.bench=" + results["run_id"]
     for kind in ("container", "volume"):
-        left = subprocess.run(["docker", kind, "ls", "-q", "--filter", label] + (["-a"] if kind == "container" else []),
-                              stdout=subprocess.PIPE, text=True).stdout.split()
+        listed = run(["docker", kind, "ls", "-q", "--filter", label] + (["-a"] if kind == "container" else []))
+        left = listed.stdout.split()
         assert left == [], "the benchmark left {}s behind: {}".format(kind, left)
     # The rebuild benchmark's dev container volume is named by the CLI, not labelled: gone too.
     assert results["rebuild"]["volumes"]
     for volume in results["rebuild"]["volumes"]:
-        assert subprocess.run(["docker", "volume", "inspect", volume], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode != 0, "the benchmark left " + volume
+        assert run(["docker", "volume", "inspect", volume], check=False).returncode != 0, \
+            "the benchmark left " + volume

@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
 from harness import ghcr
-from harness.devcontainer import FEATURE_SRC, REPO, chown_tree, docker_cleanup, exec_, run, temp_dir, up
+from harness.devcontainer import FEATURE_SRC, REPO, chown_tree, docker_cleanup, exec_, run, up
 
 pytestmark = pytest.mark.docker
 
@@ -85,15 +85,6 @@ def interpreter_paths(outcome: dict) -> List[str]:
     return [entry["settings"]["python.defaultInterpreterPath"]
             for entry in outcome["mergedConfiguration"]["customizations"].get("vscode", [])
             if "python.defaultInterpreterPath" in entry.get("settings", {})]
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    path = temp_dir("uv-user-companions-")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def check_as_the_user(ws: Path, outcome: dict, user: str) -> str:

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.devcontainer import exec_, up
-
-from .test_lifecycle import root_exec
+from harness.devcontainer import docker_exec, exec_, up
 
 pytestmark = pytest.mark.docker
 
@@ -32,8 +30,8 @@ def test_doctor_names_what_was_broken_and_fix_repairs_ownership(workspace: Path)
     assert "\u2713 volume: /opt/uv-user is a mount" in healthy.stdout
 
     # Broken from outside, as root: a root-owned file in the env, a stray .venv in the workspace.
-    root_exec(container, "touch /opt/uv-user/venv/bin/stray && chown 0:0 /opt/uv-user/venv/bin/stray "
-                         "&& mkdir -p {0}/.venv && chown 1000:1000 {0}/.venv".format(remote))
+    docker_exec(container, "touch /opt/uv-user/venv/bin/stray && chown 0:0 /opt/uv-user/venv/bin/stray "
+                           "&& mkdir -p {0}/.venv && chown 1000:1000 {0}/.venv".format(remote))
     broken = doctor(workspace, remote)
     assert broken.returncode == 1, broken.stdout
     assert ("\u2717 ownership: 1 entry under /opt/uv-user is not owned by vscode (1000:1000), "
@@ -47,7 +45,7 @@ def test_doctor_names_what_was_broken_and_fix_repairs_ownership(workspace: Path)
     assert "re-owned 1 of" in fixed.stdout
     assert "\u2713 ownership: all" in fixed.stdout
     assert fixed.stdout.rstrip().endswith("uv-user: doctor: no problems (1 warning: workspace)")
-    assert root_exec(container, "stat -c %U /opt/uv-user/venv/bin/stray").stdout.strip() == "vscode"
+    assert docker_exec(container, "stat -c %U /opt/uv-user/venv/bin/stray").stdout.strip() == "vscode"
 
     report = json.loads(doctor(workspace, remote, "--json").stdout)
     statuses = {f["check"]: f["status"] for f in report["findings"]}

@@ -9,14 +9,13 @@ checks where the environment landed, who owns it, that no .venv appeared, and th
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict
 
 import pytest
 
-from harness.devcontainer import REPO, chown_tree, docker_cleanup, exec_, make_workspace, public_images, temp_dir, up
+from harness.devcontainer import REPO, chown_tree, docker_cleanup, exec_, make_workspace, public_images, up
 
 pytestmark = pytest.mark.docker
 
@@ -33,15 +32,6 @@ stat -c '%U' /opt/uv-user/venv /opt/uv-user/venv/bin/python
 id -un
 uv-user doctor
 """
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    path = temp_dir("uv-user-ex-")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def bring_up(example: str, workdir: Path, provisioned: Dict[str, str], cleanup) -> Dict[str, object]:

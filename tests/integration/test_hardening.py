@@ -5,7 +5,7 @@ How it runs, to stay fast:
 - The install cases run the real ``install.sh`` in a throwaway container of the base image with
   src/uv-user bind-mounted read-only, one container per case, and look in that same container
   afterwards for anything the failed run wrote (``find / -xdev -newer <mark>``).
-- The index is tests/integration/fakeindex.py serving the real uv wheel (downloaded once into
+- The index is tests/fakeindex.py serving the real uv wheel (downloaded once into
   build/cache and checked against PyPI's sha256). It runs in a container with ``--network none``;
   install containers join its network namespace (``--network container:<index>``), so the index is
   http://127.0.0.1:8080 (loopback, as the feature requires for plain HTTP) and nothing else is
@@ -25,8 +25,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -34,17 +32,16 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
-from harness.devcontainer import CLI, FEATURE_SRC, REPO, run
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fakeindex  # noqa: E402
+import fakeindex  # tests/fakeindex.py: it serves the index in a container here
+from harness.devcontainer import (CLI, FEATURE_SRC, REPO, Owned, docker_exec, keepalive_sleeps,
+                                  remove_build_leftovers, run)
 
 pytestmark = pytest.mark.docker
 
 UV_VERSION = "0.9.30"
 PORT = 8080
 INDEX = "http://127.0.0.1:{}".format(PORT)
-TOKEN = "uvuser-hardening-{}".format(uuid.uuid4().hex[:8])
+TOKEN = uuid.uuid4().hex[:8]  # this run's: its Docker objects' names, a fresh flaky scenario
 FEATURE_JSON = json.loads((FEATURE_SRC / "devcontainer-feature.json").read_text())
 # Written by a failed install: none of it may exist afterwards.
 INSTALL_TARGETS = ("/usr/local/bin/uv", "/usr/local/bin/uvx", "/usr/local/bin/uv-user", "/opt/uv-user",
@@ -63,39 +60,10 @@ while sleep 1 & wait $!; do :; done"""
 # ============================================================================ docker objects we own
 
 
-class Made:
-    """Every container, volume and image this module creates, removed at the end (and only those)."""
-
-    def __init__(self) -> None:
-        self.containers: List[str] = []
-        self.volumes: List[str] = []
-        self.images: List[str] = []
-
-    def name(self, label: str) -> str:
-        return "{}-{}".format(TOKEN, label)
-
-    def container(self, label: str) -> str:
-        self.containers.append(self.name(label))
-        return self.containers[-1]
-
-    def volume(self, label: str) -> str:
-        name = self.name(label)
-        run(["docker", "volume", "create", name])
-        self.volumes.append(name)
-        return name
-
-    def cleanup(self) -> None:
-        if self.containers:
-            run(["docker", "rm", "-f", "-v"] + self.containers, check=False)
-        if self.volumes:
-            run(["docker", "volume", "rm", "-f"] + self.volumes, check=False)
-        for image in self.images:
-            run(["docker", "rmi", image], check=False)
-
-
 @pytest.fixture(scope="module")
-def made(provisioned) -> Iterator[Made]:
-    objects = Made()
+def made(provisioned) -> Iterator[Owned]:
+    """Every container, volume and image this module creates, removed at the end (and only those)."""
+    objects = Owned(prefix="uvuser-hardening", run_id=TOKEN)
     try:
         yield objects
     finally:
@@ -108,7 +76,7 @@ def base(provisioned) -> str:
 
 
 @pytest.fixture(scope="module")
-def fake_index(made: Made, base: str) -> str:
+def fake_index(made: Owned, base: str) -> str:
     """The fake index's container: join it with --network container:<name> to reach 127.0.0.1:8080."""
     wheel = fakeindex.ensure_wheel(str(REPO / "build" / "cache"), UV_VERSION)
     name = made.container("index")
@@ -243,7 +211,7 @@ GOOD = [
     ("json-relative-links", "json"),
     ("json-absolute-links", "json-abs"),
     ("html-only", "html"),
-    ("500-500-200-and-a-503-wheel", "flaky.{}".format(TOKEN[-8:])),
+    ("500-500-200-and-a-503-wheel", "flaky.{}".format(TOKEN)),
 ]
 
 
@@ -293,27 +261,11 @@ def test_the_cli_build_shows_the_uv_user_line_for_a_bad_option(base: str, tmp_pa
         remove_build_leftovers(output, before)
 
 
-def remove_build_leftovers(output: str, images_before: set) -> None:
-    """The classic builder keeps the failed step's container and the untagged layers before it.
-    Remove exactly those this build printed (never an image that existed before, and of tagged ones
-    only the vsc-* image a build that unexpectedly succeeded would have made)."""
-    for image in set(re.findall(r"Successfully tagged (vsc-\S+)", output)):  # only if it did not fail
-        run(["docker", "rmi", image], check=False)
-    containers = re.findall(r"Running in ([0-9a-f]{12})", output)
-    if containers:
-        run(["docker", "rm", "-f"] + containers, check=False)
-    for layer in reversed(list(dict.fromkeys(re.findall(r"---> ([0-9a-f]{12})\b", output)))):
-        found = run(["docker", "image", "inspect", "--format", "{{.Id}} {{len .RepoTags}}", layer], check=False)
-        fields = found.stdout.split()
-        if found.returncode == 0 and fields[0] not in images_before and fields[1] == "0":
-            run(["docker", "rmi", layer], check=False)  # also removes its untagged parents
-
-
 # ============================================================================ the installed image, started like the CLI does
 
 
 @pytest.fixture(scope="module")
-def installed(made: Made, base: str, fake_index: str) -> str:
+def installed(made: Owned, base: str, fake_index: str) -> str:
     """The base image after one good install, with the feature's containerEnv, as an image."""
     name = made.container("installer")
     run(["docker", "run", "--name", name, "--network", "container:" + fake_index,
@@ -325,13 +277,12 @@ def installed(made: Made, base: str, fake_index: str) -> str:
     changes = []
     for key, value in FEATURE_JSON["containerEnv"].items():
         changes += ["--change", "ENV {}={}".format(key, value.replace("${PATH}", base_path))]
-    image = "{}:installed".format(TOKEN)
+    image = made.tag("installed")
     run(["docker", "commit"] + changes + [name, image])
-    made.images.append(image)
     return image
 
 
-def start(made: Made, image: str, label: str, *docker_args: str, prelude: str = "") -> str:
+def start(made: Owned, image: str, label: str, *docker_args: str, prelude: str = "") -> str:
     """A detached container started like `devcontainer up` starts one (``prelude`` runs before the CLI's script)."""
     name = made.container(label)
     script = (prelude + "\n" if prelude else "") + CLI_START
@@ -387,15 +338,11 @@ def is_running(container: str) -> bool:
     return run(["docker", "inspect", "--format", "{{.State.Running}}", container]).stdout.strip() == "true"
 
 
-def sh(container: str, script: str, user: str = "root", check: bool = True) -> subprocess.CompletedProcess:
-    return run(["docker", "exec", "-u", user, container, "sh", "-c", script], check=check)
-
-
 def not_vscodes(container: str, but: str = "") -> str:
     """Entries under /opt/uv-user (this filesystem only, and not ``but``) not owned by vscode:vscode."""
     skip = "! -path {} ".format(but) if but else ""
-    return sh(container, "find /opt/uv-user -xdev {}\\( ! -user vscode -o ! -group vscode \\) | head -5".format(
-        skip)).stdout
+    return docker_exec(container, "find /opt/uv-user -xdev {}\\( ! -user vscode -o ! -group vscode \\) | head -5"
+                       .format(skip)).stdout
 
 
 STAT = "stat -c '%n %u:%g %a %Z' /etc/shadow /etc /usr /usr/local/share/uv-user " \
@@ -416,104 +363,108 @@ find /opt/uv-user -xdev -exec chown -h root:root {} +
 """
 
 
-def test_a_hostile_tree_is_repaired_without_following_links_or_crossing_mounts(made: Made, installed: str) -> None:
+def test_a_hostile_tree_is_repaired_without_following_links_or_crossing_mounts(made: Owned, installed: str) -> None:
     volume = made.volume("hostile")
     box = start(made, installed, "hostile", "-v", volume + ":/opt/uv-user",
                 "--mount", "type=tmpfs,destination=/opt/uv-user/venv/mnt")
     assert entrypoint_runs(box)[0][0] == 0
-    sh(box, HOSTILE)
-    before = sh(box, STAT).stdout
-    mount_before = sh(box, "stat -c '%n %u:%g' /opt/uv-user/venv/mnt /opt/uv-user/venv/mnt/theirs "
-                           "/opt/uv-user/venv/mnt/dir /opt/uv-user/venv/mnt/dir/file").stdout
+    docker_exec(box, HOSTILE)
+    before = docker_exec(box, STAT).stdout
+    mount_before = docker_exec(box, "stat -c '%n %u:%g' /opt/uv-user/venv/mnt /opt/uv-user/venv/mnt/theirs "
+                                    "/opt/uv-user/venv/mnt/dir /opt/uv-user/venv/mnt/dir/file").stdout
     assert not_vscodes(box) != ""
     # What runs at every start, run again now (a restart would empty the tmpfs).
-    said = sh(box, "/usr/local/share/uv-user/entrypoint.sh; echo rc=$?")
+    said = docker_exec(box, "/usr/local/share/uv-user/entrypoint.sh; echo rc=$?")
     assert said.stdout.splitlines()[-1] == "rc=0" and said.stderr == ""
     assert re.match(r"uv-user: re-owned \d+ of \d+ entries under /opt/uv-user for vscode \(1000:1000\)$",
                     said.stdout.splitlines()[0]), said.stdout
     assert not_vscodes(box, but="/opt/uv-user/venv/mnt") == ""  # the mount point is the tmpfs's root
-    assert sh(box, STAT).stdout == before  # nothing a link points at changed, not even its ctime
-    assert sh(box, "stat -c '%n %u:%g' /opt/uv-user/venv/mnt /opt/uv-user/venv/mnt/theirs /opt/uv-user/venv/mnt/dir "
-                   "/opt/uv-user/venv/mnt/dir/file").stdout == mount_before
-    links = sh(box, "stat -c '%U %F' /opt/uv-user/venv/*-link").stdout.splitlines()
+    assert docker_exec(box, STAT).stdout == before  # nothing a link points at changed, not even its ctime
+    assert docker_exec(box, "stat -c '%n %u:%g' /opt/uv-user/venv/mnt /opt/uv-user/venv/mnt/theirs "
+                            "/opt/uv-user/venv/mnt/dir /opt/uv-user/venv/mnt/dir/file").stdout == mount_before
+    links = docker_exec(box, "stat -c '%U %F' /opt/uv-user/venv/*-link").stdout.splitlines()
     assert links == ["vscode symbolic link"] * 4
-    assert sh(box, "cat /etc/shadow", user="vscode", check=False).returncode != 0
+    assert docker_exec(box, "cat /etc/shadow", user="vscode", check=False).returncode != 0
 
 
-def test_a_venv_replaced_by_a_symlink_is_re_owned_as_a_link_and_its_target_kept(made: Made, installed: str) -> None:
+def test_a_venv_replaced_by_a_symlink_is_re_owned_as_a_link_and_its_target_kept(made: Owned, installed: str) -> None:
     volume = made.volume("venvlink")
     box = start(made, installed, "venvlink", "-v", volume + ":/opt/uv-user")
     assert entrypoint_runs(box)[0][0] == 0
     # The user owns /opt/uv-user, so the user can do this; root then leaves a root-owned file too.
-    sh(box, "mv /opt/uv-user/venv /opt/uv-user/venv.mine && ln -s /usr/local/share/uv-user /opt/uv-user/venv",
+    docker_exec(box, "mv /opt/uv-user/venv /opt/uv-user/venv.mine && ln -s /usr/local/share/uv-user /opt/uv-user/venv",
        user="vscode")
-    sh(box, "chown -h root:root /opt/uv-user/venv && touch /opt/uv-user/cache/by-root")
-    before = sh(box, "stat -c '%n %u:%g %Z' /usr/local/share/uv-user /usr/local/share/uv-user/*").stdout
+    docker_exec(box, "chown -h root:root /opt/uv-user/venv && touch /opt/uv-user/cache/by-root")
+    before = docker_exec(box, "stat -c '%n %u:%g %Z' /usr/local/share/uv-user /usr/local/share/uv-user/*").stdout
     run(["docker", "restart", box])
     runs = entrypoint_runs(box, count=2)
     assert runs[1][0] == 0 and len(runs[1][2]) == 1, runs
-    assert sh(box, "stat -c '%n %u:%g %Z' /usr/local/share/uv-user /usr/local/share/uv-user/*").stdout == before
-    assert sh(box, "stat -c '%U %F' /opt/uv-user/venv").stdout == "vscode symbolic link\n"
+    after = docker_exec(box, "stat -c '%n %u:%g %Z' /usr/local/share/uv-user /usr/local/share/uv-user/*").stdout
+    assert after == before
+    assert docker_exec(box, "stat -c '%U %F' /opt/uv-user/venv").stdout == "vscode symbolic link\n"
     assert not_vscodes(box) == ""
 
 
-def test_hard_links_cannot_hand_over_a_file_outside_the_tree(made: Made, installed: str) -> None:
+def test_hard_links_cannot_hand_over_a_file_outside_the_tree(made: Owned, installed: str) -> None:
     # 1. The user cannot plant one: across the volume it is another filesystem, and on the image's
     #    own filesystem the kernel's fs.protected_hardlinks=1 refuses a link to a file the user
     #    neither owns nor may write.
     volume = made.volume("hardlink")
     box = start(made, installed, "hardlink", "-v", volume + ":/opt/uv-user")
     assert entrypoint_runs(box)[0][0] == 0
-    in_volume = sh(box, "ln /etc/shadow /opt/uv-user/x", user="vscode", check=False)
+    in_volume = docker_exec(box, "ln /etc/shadow /opt/uv-user/x", user="vscode", check=False)
     assert in_volume.returncode != 0 and "Invalid cross-device link" in in_volume.stderr
     plain = start(made, installed, "hardlink-novolume")  # /opt/uv-user on the image's overlay, like /etc
     assert entrypoint_runs(plain)[0][0] == 0
-    on_overlay = sh(plain, "ln /etc/shadow /opt/uv-user/venv/x", user="vscode", check=False)
-    if sh(plain, "cat /proc/sys/fs/protected_hardlinks").stdout.strip() == "1":  # Debian's and Docker hosts' default
+    on_overlay = docker_exec(plain, "ln /etc/shadow /opt/uv-user/venv/x", user="vscode", check=False)
+    # Debian's and Docker hosts' default: protected_hardlinks = 1
+    if docker_exec(plain, "cat /proc/sys/fs/protected_hardlinks").stdout.strip() == "1":
         assert on_overlay.returncode != 0 and "Operation not permitted" in on_overlay.stderr
     else:  # a kernel that allows it: then only the guard below stands between the user and /etc/shadow
         assert on_overlay.returncode == 0
-        sh(plain, "rm /opt/uv-user/venv/x")
+        docker_exec(plain, "rm /opt/uv-user/venv/x")
     # 2. Planted anyway (by root, or where the kernel allows it), repair leaves it alone and says so.
-    sh(plain, "ln /etc/shadow /opt/uv-user/venv/x && find /opt/uv-user ! -samefile /etc/shadow -exec chown -h 0:0 {} +")
-    before = sh(plain, "stat -c '%u:%g %a %Z' /etc/shadow").stdout  # after ln, which sets its ctime
-    said = sh(plain, "/usr/local/share/uv-user/entrypoint.sh; echo rc=$?")
+    docker_exec(plain, "ln /etc/shadow /opt/uv-user/venv/x && "
+                       "find /opt/uv-user ! -samefile /etc/shadow -exec chown -h 0:0 {} +")
+    before = docker_exec(plain, "stat -c '%u:%g %a %Z' /etc/shadow").stdout  # after ln, which sets its ctime
+    said = docker_exec(plain, "/usr/local/share/uv-user/entrypoint.sh; echo rc=$?")
     assert said.stdout.splitlines()[-1] == "rc=0"
     assert "1 could not be changed, e.g. /opt/uv-user/venv/x: a hard link with 1 of its 2 names outside " \
            "/opt/uv-user: left alone" in said.stdout.splitlines()[0], said.stdout
-    assert sh(plain, "stat -c '%u:%g %a %Z' /etc/shadow").stdout == before
-    assert sh(plain, "find /opt/uv-user \\( ! -user vscode -o ! -group vscode \\) ! -samefile /etc/shadow").stdout == ""
+    assert docker_exec(plain, "stat -c '%u:%g %a %Z' /etc/shadow").stdout == before
+    assert docker_exec(plain, "find /opt/uv-user \\( ! -user vscode -o ! -group vscode \\) "
+                              "! -samefile /etc/shadow").stdout == ""
 
 
-def test_repair_refuses_roots_outside_its_tree_and_ignores_uv_variables(made: Made, installed: str) -> None:
+def test_repair_refuses_roots_outside_its_tree_and_ignores_uv_variables(made: Owned, installed: str) -> None:
     box = start(made, installed, "roots")
     assert entrypoint_runs(box)[0][0] == 0
-    refused = sh(box, "for r in / /usr /etc /home /home/vscode /workspaces/project /usr/local/share/uv-user; do "
-                      "uv-user repair --root $r; echo rc=$?; done", check=False)
+    refused = docker_exec(box, "for r in / /usr /etc /home /home/vscode /workspaces/project "
+                               "/usr/local/share/uv-user; do uv-user repair --root $r; echo rc=$?; done", check=False)
     lines = refused.stderr.splitlines()
     assert len(lines) == 7 and all(l.startswith("uv-user: refusing to repair ownership of /") for l in lines), lines
     assert refused.stdout.split() == ["rc=1"] * 7
-    sh(box, "chown -R root:root /opt/uv-user/venv/lib")  # (copies /opt up the overlay: ctime of / changes)
-    before = sh(box, STAT.replace(" /srv/outside /srv/outside/f", "")).stdout
+    docker_exec(box, "chown -R root:root /opt/uv-user/venv/lib")  # (copies /opt up the overlay: ctime of / changes)
+    before = docker_exec(box, STAT.replace(" /srv/outside /srv/outside/f", "")).stdout
     repaired = run(["docker", "exec", "-u", "root", "-e", "UV_PROJECT_ENVIRONMENT=/", "-e", "VIRTUAL_ENV=/etc",
                     "-e", "UV_CACHE_DIR=/usr", "-e", "UV_PYTHON_INSTALL_DIR=/home", "-e", "HOME=/",
                     box, "uv-user", "repair"])
     assert repaired.stdout.startswith("uv-user: re-owned ") and repaired.stderr == ""
     assert not_vscodes(box) == ""
-    assert sh(box, STAT.replace(" /srv/outside /srv/outside/f", "")).stdout == before
+    assert docker_exec(box, STAT.replace(" /srv/outside /srv/outside/f", "")).stdout == before
 
 
 # ============================================================================ idempotency and concurrency
 
 
-def test_two_repairs_at_once_both_succeed(made: Made, installed: str) -> None:
+def test_two_repairs_at_once_both_succeed(made: Owned, installed: str) -> None:
     box = start(made, installed, "parallel")
     assert entrypoint_runs(box)[0][0] == 0
-    sh(box, "mkdir -p /opt/uv-user/venv/lib/many && cd /opt/uv-user/venv/lib/many && "
-            "for d in $(seq 1 40); do mkdir d$d && for f in $(seq 1 50); do : > d$d/f$f; done; done && "
-            "chown -R root:root /opt/uv-user")
-    both = sh(box, "(uv-user repair > /tmp/a 2>&1; echo a=$? >> /tmp/rc) & (uv-user repair > /tmp/b 2>&1; "
-                   "echo b=$? >> /tmp/rc) & wait; sort /tmp/rc; cat /tmp/a /tmp/b")
+    docker_exec(box, "mkdir -p /opt/uv-user/venv/lib/many && cd /opt/uv-user/venv/lib/many && "
+                     "for d in $(seq 1 40); do mkdir d$d && for f in $(seq 1 50); do : > d$d/f$f; done; done && "
+                     "chown -R root:root /opt/uv-user")
+    both = docker_exec(box, "(uv-user repair > /tmp/a 2>&1; echo a=$? >> /tmp/rc) & (uv-user repair > /tmp/b 2>&1; "
+                            "echo b=$? >> /tmp/rc) & wait; sort /tmp/rc; cat /tmp/a /tmp/b")
     lines = both.stdout.splitlines()
     assert lines[:2] == ["a=0", "b=0"], both.stdout
     assert all(l.startswith("uv-user: re-owned ") for l in lines[2:]) and len(lines) <= 4, both.stdout
@@ -534,33 +485,34 @@ with zipfile.ZipFile("/tmp/uvh_tiny-0.1-py3-none-any.whl", "w") as whl:
 """
 
 
-def test_two_containers_share_one_volume_and_a_restart_repairs_what_the_other_broke(made: Made,
+def test_two_containers_share_one_volume_and_a_restart_repairs_what_the_other_broke(made: Owned,
                                                                                       installed: str) -> None:
     volume = made.volume("shared")
     first = start(made, installed, "shared-a", "-v", volume + ":/opt/uv-user")
     second = start(made, installed, "shared-b", "-v", volume + ":/opt/uv-user")
     for box in (first, second):
         assert entrypoint_runs(box)[0][0] == 0
-        sh(box, "python3 -c '{}'".format(TINY_WHEEL.replace("'", "'\"'\"'")), user="vscode")
-    sh(first, "uv pip install --offline /tmp/uvh_tiny-0.1-py3-none-any.whl", user="vscode")
+        docker_exec(box, "python3 -c '{}'".format(TINY_WHEEL.replace("'", "'\"'\"'")), user="vscode")
+    docker_exec(first, "uv pip install --offline /tmp/uvh_tiny-0.1-py3-none-any.whl", user="vscode")
     # In the other container, as root (a `sudo uv pip install`): root-owned files in the shared env.
-    sh(second, "uv pip install --offline --reinstall /tmp/uvh_tiny-0.1-py3-none-any.whl && "
-               "chown -R root:root /opt/uv-user/venv/lib")
+    docker_exec(second, "uv pip install --offline --reinstall /tmp/uvh_tiny-0.1-py3-none-any.whl && "
+                        "chown -R root:root /opt/uv-user/venv/lib")
     assert not_vscodes(first) != ""
     run(["docker", "restart", first])
     runs = entrypoint_runs(first, count=2)
     assert runs[1][0] == 0 and len(runs[1][2]) == 1 and runs[1][2][0].startswith("uv-user: re-owned "), runs
     assert not_vscodes(first) == "" and not_vscodes(second) == ""
     for box in (first, second):  # the env is the user's, and usable, from both
-        out = sh(box, "uv pip install --offline --reinstall /tmp/uvh_tiny-0.1-py3-none-any.whl >/dev/null 2>&1 && "
-                      "python -c 'import uvh_tiny, sys; print(uvh_tiny.VALUE, sys.prefix)'", user="vscode")
+        out = docker_exec(box, "uv pip install --offline --reinstall /tmp/uvh_tiny-0.1-py3-none-any.whl "
+                               ">/dev/null 2>&1 && python -c 'import uvh_tiny, sys; print(uvh_tiny.VALUE, sys.prefix)'",
+                          user="vscode")
         assert out.stdout == "42 /opt/uv-user/venv\n"
 
 
 # ============================================================================ the entrypoint never blocks or fails a start
 
 
-def broken_volume(made: Made, installed: str, label: str, setup: str) -> str:
+def broken_volume(made: Owned, installed: str, label: str, setup: str) -> str:
     """A volume holding an installed tree that ``setup`` (as root) then damages."""
     volume = made.volume(label)
     run(["docker", "run", "--rm", "-v", volume + ":/opt/uv-user", installed, "sh", "-c", setup])
@@ -588,7 +540,7 @@ STARTS = [
 
 @pytest.mark.parametrize("case, setup, args, prelude, repaired", STARTS, ids=[s[0] for s in STARTS])
 def test_the_entrypoint_never_blocks_or_fails_a_start(case: str, setup: Optional[str], args: List[str], prelude: str,
-                                                      repaired: bool, made: Made, installed: str) -> None:
+                                                      repaired: bool, made: Owned, installed: str) -> None:
     docker_args = list(args)
     if setup is not None:
         volume = broken_volume(made, installed, case, setup)
@@ -600,7 +552,10 @@ def test_the_entrypoint_never_blocks_or_fails_a_start(case: str, setup: Optional
     assert code == 0
     assert len(said) <= 1, said
     assert ms < 10000, "the entrypoint took {} ms".format(ms)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while not keepalive_sleeps(box):  # the start went on past the entrypoint, to the CLI's keep-alive loop
+        assert time.monotonic() < deadline, "the start did not go on:\n" + container_log(box)
+        time.sleep(0.2)
     assert is_running(box)
     logs = container_log(box)
     assert "Traceback" not in logs

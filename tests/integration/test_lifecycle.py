@@ -8,38 +8,19 @@ user (or as root from outside) what a developer would see.
 from __future__ import annotations
 
 import pwd
-import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from harness.devcontainer import REPO, chown_tree, docker_cleanup, exec_, make_workspace, run, up
+from harness.devcontainer import REPO, docker_exec, example_workspace, exec_, run, up, wait_repaired
 
 pytestmark = pytest.mark.docker
 
 EXAMPLE = REPO / "examples" / "basic"
-IMAGE = "uvuser-test/base:bookworm"
-
-
-def root_exec(container: str, script: str, check: bool = True):
-    return run(["docker", "exec", "-u", "root", container, "sh", "-c", script], check=check)
-
-
-def wait_repaired(container: str, user: str = "vscode", timeout: float = 60) -> None:
-    """The CLI does not wait for entrypoints: poll until the start-time repair has nothing left."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = run(["docker", "exec", "-u", "root", container, "uv-user", "repair", "--dry-run", "--user", user],
-                     check=False)
-        if result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip():
-            return
-        assert time.monotonic() < deadline, "ownership was not repaired in time: " + result.stdout + result.stderr
-        time.sleep(1)
 
 
 def foreign_entries(container: str, user: str = "vscode") -> str:
-    return root_exec(container, "find /opt/uv-user \\( ! -user {0} -o ! -group {0} \\) | head -5".format(user)).stdout
+    return docker_exec(container, "find /opt/uv-user \\( ! -user {0} -o ! -group {0} \\) | head -5".format(user)).stdout
 
 
 def test_rebuild_keeps_the_synced_env_on_the_volume(workspace: Path) -> None:
@@ -70,14 +51,14 @@ def test_restart_repairs_ownership_broken_by_sudo_uv(workspace: Path) -> None:
 def test_repair_never_follows_a_symlink_to_etc_shadow(workspace: Path) -> None:
     outcome = up(workspace)
     container = outcome["containerId"]
-    before = root_exec(container, "stat -c '%u:%g %a' /etc/shadow /etc").stdout
-    root_exec(container, "ln -s /etc/shadow /opt/uv-user/venv/shadow-link && ln -s /etc /opt/uv-user/venv/etc-link"
-                         " && chown -h 0:0 /opt/uv-user/venv/shadow-link /opt/uv-user/venv/etc-link")
+    before = docker_exec(container, "stat -c '%u:%g %a' /etc/shadow /etc").stdout
+    docker_exec(container, "ln -s /etc/shadow /opt/uv-user/venv/shadow-link && ln -s /etc /opt/uv-user/venv/etc-link"
+                           " && chown -h 0:0 /opt/uv-user/venv/shadow-link /opt/uv-user/venv/etc-link")
     run(["docker", "restart", container])
     wait_repaired(container)
-    assert root_exec(container, "stat -c '%u:%g %a' /etc/shadow /etc").stdout == before
+    assert docker_exec(container, "stat -c '%u:%g %a' /etc/shadow /etc").stdout == before
     # The links themselves were re-owned (lchown), so the tree is consistent.
-    links = root_exec(container, "stat -c '%U %F' /opt/uv-user/venv/shadow-link /opt/uv-user/venv/etc-link").stdout
+    links = docker_exec(container, "stat -c '%U %F' /opt/uv-user/venv/shadow-link /opt/uv-user/venv/etc-link").stdout
     assert links.split("\n")[:2] == ["vscode symbolic link", "vscode symbolic link"]
     result = exec_(workspace, "cat /etc/shadow", check=False)
     assert result.returncode != 0, "the remote user must still not read /etc/shadow"
@@ -89,10 +70,10 @@ def test_start_with_nothing_to_repair_changes_nothing(workspace: Path) -> None:
     exec_(workspace, "cd \"$1\" && uv sync", extra_args=[outcome["remoteWorkspaceFolder"]])
     # chown(2) updates ctime even to the same owner: unchanged ctimes prove nothing was touched.
     snapshot = "find /opt/uv-user -printf '%C@ %p\\n' | sort"
-    before = root_exec(container, snapshot).stdout
+    before = docker_exec(container, snapshot).stdout
     run(["docker", "restart", container])
     wait_repaired(container)
-    after = root_exec(container, snapshot).stdout
+    after = docker_exec(container, snapshot).stdout
     assert before == after
     assert before.count("\n") > 50
 
@@ -100,21 +81,14 @@ def test_start_with_nothing_to_repair_changes_nothing(workspace: Path) -> None:
 @pytest.mark.root  # useradd for the remap user
 def test_uid_remap_by_the_cli_is_repaired_at_start(remap_user: str, provisioned) -> None:
     account = pwd.getpwnam(remap_user)
-    workdir = Path(account.pw_dir) / "uv-user-remap-ws"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir()
-    ws = make_workspace(EXAMPLE, workdir, image=provisioned["base"])
-    chown_tree(workdir, account.pw_uid, account.pw_gid)
-    try:
-        with docker_cleanup(ws):
-            outcome = up(ws, user=remap_user)
-            container = outcome["containerId"]
-            wait_repaired(container)
-            result = exec_(ws, "cd \"$1\" && id -u && uv sync && python -c 'import packaging' && "
-                           "find /opt/uv-user ! -user \"$(id -u)\" | wc -l && test ! -e .venv",
-                           user=remap_user, extra_args=[outcome["remoteWorkspaceFolder"]])
-            lines = result.stdout.split()
-            assert lines[0] == str(account.pw_uid), "the CLI should have remapped vscode to the host UID"
-            assert lines[-1] == "0"
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with example_workspace(EXAMPLE, "uv-user-remap-", account.pw_uid, account.pw_gid, parent=Path(account.pw_dir),
+                           image=provisioned["base"]) as ws:
+        outcome = up(ws, user=remap_user)
+        container = outcome["containerId"]
+        wait_repaired(container)
+        result = exec_(ws, "cd \"$1\" && id -u && uv sync && python -c 'import packaging' && "
+                       "find /opt/uv-user ! -user \"$(id -u)\" | wc -l && test ! -e .venv",
+                       user=remap_user, extra_args=[outcome["remoteWorkspaceFolder"]])
+        lines = result.stdout.split()
+        assert lines[0] == str(account.pw_uid), "the CLI should have remapped vscode to the host UID"
+        assert lines[-1] == "0"

@@ -10,14 +10,13 @@ ownership into it). The compose file is written with pyyaml from what the test n
 from __future__ import annotations
 
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import yaml
 
-from harness.devcontainer import CLI, REPO, example_workspace, run
+from harness.devcontainer import CLI, REPO, Owned, docker_exec, example_workspace, run
 
 pytestmark = pytest.mark.docker
 
@@ -27,13 +26,14 @@ SERVICE = "app"
 @pytest.fixture(scope="session")
 def feature_image(provisioned) -> Iterator[str]:
     """examples/basic built by the CLI (`devcontainer build`) with the local feature."""
-    tag = "uvuser-test/plain-compose:{}".format(uuid.uuid4().hex[:8])
-    with example_workspace(REPO / "examples" / "basic", "uv-user-plain-", image=provisioned["base"]) as ws:
-        run([str(CLI), "build", "--workspace-folder", str(ws), "--image-name", tag])
+    owned = Owned()
     try:
+        tag = owned.tag("plain-compose")
+        with example_workspace(REPO / "examples" / "basic", "uv-user-plain-", image=provisioned["base"]) as ws:
+            run([str(CLI), "build", "--workspace-folder", str(ws), "--image-name", tag])
         yield tag
     finally:
-        run(["docker", "rmi", tag], check=False)
+        owned.cleanup()
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +65,7 @@ def docker_compose_file(feature_image: str, tmp_path_factory) -> str:
 
 def exec_in(docker_services, script: str) -> subprocess.CompletedProcess:
     cid = docker_services._docker_compose.execute("ps -q " + SERVICE).decode().strip()
-    return run(["docker", "exec", "-u", "vscode", cid, "bash", "-c", script])
+    return docker_exec(cid, script, user="vscode", shell="bash")
 
 
 def test_the_written_compose_file_round_trips(docker_compose_file: str, feature_image: str) -> None:

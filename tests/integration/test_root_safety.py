@@ -15,7 +15,7 @@ from typing import Dict, Iterator
 
 import pytest
 
-from harness.devcontainer import REPO, example_workspace, exec_, run, up
+from harness.devcontainer import REPO, example_workspace, exec_, keepalive_sleeps, run, up
 
 pytestmark = pytest.mark.docker
 
@@ -55,14 +55,6 @@ def plant(workspace: Path) -> None:
             "/opt/uv-user/venv/bin/" + name, PLANTED_SCRIPT.format(name=name, log=LOG, system=SYSTEM_PATH))
         for name in PLANTED)
     exec_(workspace, "set -e\ntouch {0}\n{1}".format(LOG, script))
-
-
-def keepalive_sleeps(container: str) -> Dict[str, str]:
-    """pid -> executable of the `sleep` processes the start shell (PID 1) has running right now."""
-    script = ('for p in /proc/[0-9]*; do [ "$(/bin/cat $p/comm 2>/dev/null)" = sleep ] && '
-              '[ "$(/usr/bin/cut -d" " -f4 $p/stat)" = 1 ] && echo "${p#/proc/} $(/bin/readlink $p/exe)"; done; true')
-    lines = run(["docker", "exec", "-u", "root", container, "/bin/sh", "-c", script]).stdout.splitlines()
-    return dict(line.split(" ", 1) for line in lines if " " in line)
 
 
 def test_a_dev_user_without_sudo_cannot_make_root_run_their_programs_at_start(no_sudo_workspace: Path) -> None:

@@ -1,13 +1,12 @@
 """Shared fixtures for the unit suite: a local index server, a recording fake uv, plan inputs.
 
 Everything here runs on the host's python3 without Docker or network access:
-the "index" is an http.server on 127.0.0.1 serving pages the test hands it.
+the "index" is tests/fakeindex.py's http.server on 127.0.0.1 serving pages the test hands it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
 import shutil
@@ -15,13 +14,15 @@ import socket
 import ssl
 import stat
 import subprocess
-import threading
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 
+from fakeindex import LocalIndex
+from harness.common import run
 from uv_user import facts as facts_mod
 from uv_user import options as options_mod
 from uv_user import paths as paths_mod
@@ -34,120 +35,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 # --------------------------------------------------------------------------- local index server
-
-
-@dataclass
-class Reply:
-    """One canned answer. ``hang`` stalls before the status line, ``hang_body`` after the headers.
-
-    ``trickle`` sends the body one byte every that many seconds, after the headers (with
-    ``trickle_headers``, the status line and headers too): every read gets a byte long before a socket
-    timeout, so only a deadline on the whole fetch ends it. ``length`` replaces the Content-Length
-    header ("" sends none, so the body ends when the connection closes).
-    """
-
-    status: int = 200
-    body: bytes = b""
-    ctype: str = "text/html"
-    headers: Dict[str, str] = field(default_factory=dict)
-    hang: bool = False
-    hang_body: bool = False
-    trickle: float = 0.0
-    trickle_headers: bool = False
-    length: Optional[str] = None
-    reason: Optional[str] = None  # the status line's reason phrase (default: the standard one)
-
-
-# A route is a list of replies served in order (the last one repeats), or a function of the
-# request headers returning a reply.
-Route = Union[List[Reply], Callable[[Dict[str, str]], Reply]]
-
-
-class LocalIndex:
-    """A threaded http.server on 127.0.0.1 with routes set per test, recording every request."""
-
-    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
-        self.routes: Dict[str, Route] = {}
-        self.requests: List[Tuple[str, Dict[str, str]]] = []
-        self.release = threading.Event()  # set at teardown so hanging handlers end
-        index = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server naming
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                index.requests.append((self.path, headers))
-                reply = index._reply(self.path, headers)
-                if reply.hang:
-                    index.release.wait(10)
-                    return
-                reason = self.responses.get(reply.status, ("",))[0] if reply.reason is None else reply.reason
-                head = ["{} {} {}".format(self.protocol_version, reply.status, reason), "Content-Type: " + reply.ctype]
-                length = str(len(reply.body)) if reply.length is None else reply.length
-                head += ["Content-Length: " + length] if length else []
-                head += ["{}: {}".format(key, value) for key, value in reply.headers.items()]
-                raw_head = "".join(line + "\r\n" for line in head + [""]).encode("latin-1")
-                if reply.trickle_headers:
-                    index.trickle(self.wfile, raw_head + reply.body, reply.trickle)
-                    return
-                self.wfile.write(raw_head)
-                if reply.hang_body:
-                    self.wfile.flush()
-                    index.release.wait(10)
-                    return
-                if reply.trickle:
-                    index.trickle(self.wfile, reply.body, reply.trickle)
-                    return
-                try:
-                    self.wfile.write(reply.body)
-                except OSError:  # the client gave up (a size cap)
-                    pass
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.url = "{}://127.0.0.1:{}".format("https" if tls else "http", self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def trickle(self, out: BinaryIO, data: bytes, interval: float) -> None:
-        """``data`` a byte at a time, ``interval`` seconds apart, until done, the client leaves or teardown."""
-        for i in range(len(data)):
-            try:
-                out.write(data[i:i + 1])
-                out.flush()
-            except OSError:
-                return
-            if self.release.wait(interval):
-                return
-
-    def _reply(self, path: str, headers: Dict[str, str]) -> Reply:
-        route = self.routes.get(path)
-        if route is None:
-            return Reply(404, b"not found", "text/plain")
-        if callable(route):
-            return route(headers)
-        return route.pop(0) if len(route) > 1 else route[0]
-
-    @staticmethod
-    def reply(status: int = 200, body: bytes = b"", ctype: str = "text/html", **more: object) -> Reply:
-        """A canned answer for ``routes`` (see Reply for the fields)."""
-        return Reply(status, body, ctype, **more)  # type: ignore[arg-type]
-
-    def paths_requested(self) -> List[str]:
-        return [p for p, _ in self.requests]
-
-    def start(self) -> "LocalIndex":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+# The server is tests/fakeindex.py's (the hardening tests run the same one in a container).
 
 
 @pytest.fixture
@@ -235,29 +123,19 @@ TREE_NAMES = ("ROOT", "VENV", "CACHE", "PYTHONS", "TOOLS", "TOOL_BIN")
 
 def scratch_tree(root: Path) -> Dict[str, str]:
     """The managed tree's paths moved under ``root`` (name → path), derived from paths itself: for
-    monkeypatch.setattr(paths, name, value), or a CLI prelude."""
+    monkeypatch.setattr(paths, name, value)."""
     return {name: str(root) + getattr(paths_mod, name)[len(paths_mod.ROOT):] for name in TREE_NAMES}
 
 
 def scratch_layout(base: Path) -> Dict[str, object]:
-    """Every place uv-user installs to (each absolute path in paths, and the completion files), moved
-    below ``base``: derived from paths itself, so a new location moves too."""
-    moved: Dict[str, object] = {name: str(base) + value for name, value in vars(paths_mod).items()
-                                if name.isupper() and isinstance(value, str) and value.startswith("/")
-                                and ":" not in value}  # not SYSTEM_PATH: where programs are, not a place
-    moved["COMPLETION_FILES"] = {shell: tuple(str(base) + path for path in files)
-                                 for shell, files in paths_mod.COMPLETION_FILES.items()}
-    return moved
+    """Every place uv-user installs to, moved below ``base``: what the hidden `install --prefix` does."""
+    return paths_mod.relocated(str(base))
 
 
 def _moved(monkeypatch: pytest.MonkeyPatch, moved: Dict[str, object]) -> Dict[str, object]:
     for name, value in moved.items():
         monkeypatch.setattr(paths_mod, name, value)
     return moved
-
-
-def _prelude(moved: Dict[str, object]) -> str:
-    return "from uv_user import paths\n" + "".join("paths.{} = {!r}\n".format(n, v) for n, v in moved.items())
 
 
 @pytest.fixture
@@ -270,18 +148,6 @@ def tree_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, objec
 def layout_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Dict[str, object]]:
     """layout_at(base): point every place uv-user installs to below ``base`` for this test."""
     return lambda base: _moved(monkeypatch, scratch_layout(base))
-
-
-@pytest.fixture
-def tree_prelude() -> Callable[[Path], str]:
-    """tree_prelude(root): what tree_at does, as Python for a CLI run's prelude."""
-    return lambda root: _prelude(dict(scratch_tree(root)))
-
-
-@pytest.fixture
-def layout_prelude() -> Callable[[Path], str]:
-    """layout_prelude(base): what layout_at does, as Python for a CLI run's prelude."""
-    return lambda base: _prelude(scratch_layout(base))
 
 
 # --------------------------------------------------------------------------- plan inputs
@@ -355,6 +221,26 @@ def cli_env() -> Callable[..., Dict[str, str]]:
     return build
 
 
+# --------------------------------------------------------------------------- the entry script, as a command
+
+FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
+
+
+@pytest.fixture
+def run_uv_user() -> Callable[..., "subprocess.CompletedProcess[str]"]:
+    """run_uv_user(args, env, timeout=60): run uv-user.py as install.sh and the entrypoint run it (this
+    python3, the environment exactly ``env``), capturing its output; never raises on an exit code.
+    `repair` and `sync` get --state (the session's, see below) unless the arguments name one."""
+
+    def call(args: List[str], env: Dict[str, str], timeout: float = 60) -> "subprocess.CompletedProcess[str]":
+        args = list(args)
+        if args[:1] in (["repair"], ["sync"]) and "--state" not in args:
+            args += ["--state", paths_mod.REPAIR_STATE]
+        return run([sys.executable, str(FEATURE_DIR / "uv-user.py")] + args, env=env, check=False, timeout=timeout)
+
+    return call
+
+
 # --------------------------------------------------------------------------- changing a tree mid-repair
 
 
@@ -394,8 +280,8 @@ def after_listing(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path, Callable[[
 
 # --------------------------------------------------------------------------- the repair's status file
 
-# Where CLI runs in a test write the repair's status file: test_cli.run and run_doctor put
-# `paths.REPAIR_STATE = os.environ[STATE_VARIABLE]` before the CLI (uv-user itself reads no variable).
+# Where CLI runs in a test write the repair's status file: run_uv_user passes --state, and test_doctor's
+# run_doctor puts `paths.REPAIR_STATE = os.environ[STATE_VARIABLE]` before the CLI (uv-user reads no variable).
 STATE_VARIABLE = "UVUSER_TEST_REPAIR_STATE"
 
 

@@ -13,21 +13,27 @@ from uv_user import autosync, options, paths
 from uv_user.errors import UvUserError
 
 
-@pytest.mark.parametrize("mode, present, args", [
-    ("lock", {"uv.lock", "pyproject.toml"}, ["sync", "--frozen"]),
-    ("all", {"uv.lock", "pyproject.toml"}, ["sync", "--frozen", "--all-packages"]),
-    ("all", {"pyproject.toml"}, None),
-    ("lock", {"pyproject.toml"}, None),
-    ("lock", set(), None),
-    ("always", {"pyproject.toml"}, ["sync"]),
-    ("always", {"pyproject.toml", "uv.lock"}, ["sync"]),
-    ("always", set(), None),
-    ("never", {"pyproject.toml", "uv.lock"}, None),
+NO_LOCK = "no uv.lock in the workspace: not syncing (run `uv sync`, or set autoSync to always)"
+NO_PROJECT = "no pyproject.toml in the workspace: nothing to sync"
+ALWAYS = "pyproject.toml found: syncing (autoSync always)"
+
+
+@pytest.mark.parametrize("mode, present, args, reason", [
+    ("lock", {"uv.lock", "pyproject.toml"}, ["sync", "--frozen"], "uv.lock found: installing exactly what it pins"),
+    ("all", {"uv.lock", "pyproject.toml"}, ["sync", "--frozen", "--all-packages"],
+     "uv.lock found: installing every workspace member exactly as it pins (autoSync all)"),
+    ("all", {"pyproject.toml"}, None, NO_LOCK),
+    ("lock", {"pyproject.toml"}, None, NO_LOCK),
+    ("lock", set(), None, NO_LOCK),
+    ("always", {"pyproject.toml"}, ["sync"], ALWAYS),
+    ("always", {"pyproject.toml", "uv.lock"}, ["sync"], ALWAYS),
+    ("always", set(), None, NO_PROJECT),
+    ("never", {"pyproject.toml", "uv.lock"}, None, "autoSync is never: not syncing"),
 ])
-def test_decide(mode, present, args) -> None:
+def test_decide(mode, present, args, reason) -> None:
     decision = autosync.decide(mode, present)
     assert decision.args == args
-    assert decision.reason
+    assert decision.reason == reason
 
 
 def test_lock_mode_without_lock_says_how_to_get_a_sync() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import subprocess
 import sys
 import time
@@ -12,31 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from uv_user import doctor, paths, privilege, repair
-
-FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
-SCRIPT = FEATURE_DIR / "uv-user.py"
-
-
-# The repair's status file goes where the unit session says (conftest), not to the host's /var/lib.
-STATE_PRELUDE = "import os\nfrom uv_user import paths\npaths.REPAIR_STATE = os.environ['UVUSER_TEST_REPAIR_STATE']\n"
-
-
-def run(args, env, *, prelude=""):
-    """Run uv-user.py (or, with ``prelude``, cli.main after some setup code) and capture everything.
-
-    Commands that may repair run through cli.main too, with STATE_PRELUDE first."""
-    if args and args[0] in ("repair", "sync", "doctor"):
-        prelude = STATE_PRELUDE + prelude
-    if prelude:
-        code = "import sys; sys.path.insert(0, {!r})\n{}\nfrom uv_user.cli import main\nsys.exit(main({!r}))".format(
-            str(FEATURE_DIR), prelude, list(args))
-        cmd = [sys.executable, "-c", code]
-    else:
-        cmd = [sys.executable, str(SCRIPT)] + list(args)
-    return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
-                          universal_newlines=True)
-
+from harness.common import run
+from harness.devcontainer import chown_tree
+from uv_user import cli, doctor, paths, privilege, repair
 
 def assert_one_error_line(result, *fragments):
     lines = result.stderr.splitlines()
@@ -56,19 +33,19 @@ def assert_one_error_line(result, *fragments):
     ({"INDEXURL": "http://example.com/simple"}, "is plain HTTP"),
     ({"SYSTEMCERTS": "maybe"}, "systemCerts 'maybe' is not a boolean"),
 ])
-def test_install_with_a_bad_option_exits_1_with_one_line(cli_env, env, fragment):
-    result = run(["install", "--dry-run"], cli_env(**env))
+def test_install_with_a_bad_option_exits_1_with_one_line(cli_env, env, fragment, run_uv_user):
+    result = run_uv_user(["install", "--dry-run"], cli_env(**env))
     assert result.returncode == 1
     assert_one_error_line(result, fragment, "(nothing was changed)")
     assert result.stdout == ""
 
 
-def test_install_for_a_user_created_later_defers_the_owner_and_says_so(cli_env, fake_uv):
+def test_install_for_a_user_created_later_defers_the_owner_and_says_so(cli_env, fake_uv, run_uv_user):
     """A feature that creates the user (common-utils) may install after uv-user: never hand the tree to
     root silently; name the user, who gets it at start."""
     env = cli_env(VERSION="none", USERNAME="no-such-user",
                   PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
-    result = run(["install", "--dry-run"], env)
+    result = run_uv_user(["install", "--dry-run"], env)
     assert result.returncode == 0, result.stderr
     assert "uv-user: owner: no-such-user (not created yet: given the tree at start)" in result.stdout
     assert "uv-user: note: user no-such-user does not exist yet" in result.stdout
@@ -78,11 +55,11 @@ def test_install_for_a_user_created_later_defers_the_owner_and_says_so(cli_env, 
     assert fake_uv.recorded_calls() == ["--version"]  # looked at, never used
 
 
-def test_install_dry_run_with_version_none_prints_the_plan_and_only_asks_uv_its_version(cli_env, fake_uv):
+def test_install_dry_run_with_version_none_prints_the_plan_and_only_asks_uv_its_version(cli_env, fake_uv, run_uv_user):
     existed = os.path.lexists(paths.ROOT)
     env = cli_env(VERSION="none", USERNAME="root", SHELLCOMPLETION="false",
                   PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
-    result = run(["install", "--dry-run"], env)
+    result = run_uv_user(["install", "--dry-run"], env)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "uv-user: uv 0.9.30: reuse the image's {}".format(fake_uv.path) in result.stdout
@@ -94,26 +71,26 @@ def test_install_dry_run_with_version_none_prints_the_plan_and_only_asks_uv_its_
     assert os.path.lexists(paths.ROOT) == existed
 
 
-def test_install_version_none_without_uv_on_path_exits_1(cli_env, tmp_path):
-    result = run(["install", "--dry-run"], cli_env(VERSION="none", PATH=str(tmp_path)))
+def test_install_version_none_without_uv_on_path_exits_1(cli_env, tmp_path, run_uv_user):
+    result = run_uv_user(["install", "--dry-run"], cli_env(VERSION="none", PATH=str(tmp_path)))
     assert result.returncode == 1
     assert_one_error_line(result, "version is none but no working uv is on PATH")
 
 
 def test_install_dry_run_refuses_a_linked_venv_before_it_asks_the_index(cli_env, local_index, tmp_path,
-                                                                       tree_prelude):
+                                                                       run_uv_user):
     """The dry run used to print "keep" and exit 0 (the venv looked valid through its link) while the real
     install refused it, after fetching the index."""
-    root, target = tmp_path / "uv-user", tmp_path / "elsewhere"
+    base, target = tmp_path / "image", tmp_path / "elsewhere"
+    root = Path(str(base) + paths.ROOT)
     (target / "bin").mkdir(parents=True)
     (target / "pyvenv.cfg").write_text("home = /usr/bin\n")
     os.symlink(sys.executable, str(target / "bin" / "python"))
-    root.mkdir()
+    root.mkdir(parents=True)
     os.symlink(str(target), str(root / "venv"))
-    prelude = tree_prelude(root)
     env = cli_env(INDEXURL=local_index.url + "/simple", VERSION="0.13.9")
     for args in (["install", "--dry-run"], ["install"]):
-        result = run(args, env, prelude=prelude)
+        result = run_uv_user(args + ["--prefix", str(base)], env)
         assert result.returncode == 1
         assert_one_error_line(result, "uv-user: {} is a symlink (to {}); uv-user never writes through links".format(
             root / "venv", target), "(nothing was changed)")
@@ -121,92 +98,105 @@ def test_install_dry_run_refuses_a_linked_venv_before_it_asks_the_index(cli_env,
     assert local_index.requests == []
 
 
-@pytest.mark.root  # install refuses to run for real as anyone else
-def test_install_on_a_full_disk_ends_in_one_line_naming_the_file_not_a_traceback(cli_env, fake_uv, tmp_path,
-                                                                                layout_prelude):
-    prelude = layout_prelude(tmp_path) + (
-        "import errno, os\nreal = os.replace\n"
-        "def replace(src, dst, **kw):\n"
-        "    if dst == paths.UV_TOML:\n"
-        "        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a failed write() names no file\n"
-        "    return real(src, dst, **kw)\n"
-        "os.replace = replace\n")
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 64 KiB tmpfs: the install's first writes fit, the rest does not (mounting needs root)."""
+    base = tmp_path / "small"
+    base.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "uvuser-full", str(base)], check=True)
+    try:
+        yield base
+    finally:
+        subprocess.run(["umount", "-l", str(base)], check=False)
+
+
+@pytest.mark.root  # install refuses to run for real as anyone else; mount
+def test_install_on_a_full_disk_ends_in_one_line_naming_the_file_not_a_traceback(cli_env, fake_uv, full_disk,
+                                                                                run_uv_user):
     env = cli_env(VERSION="none", USERNAME="root", PATH=str(fake_uv.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
-    result = run(["install"], env, prelude=prelude)
+    result = run_uv_user(["install", "--prefix", str(full_disk)], env)
     assert result.returncode == 1
-    assert_one_error_line(result, "uv-user: {}{}: No space left on device; free disk space".format(
-        tmp_path, paths.UV_TOML))
-    assert "nothing was changed" not in result.stderr
-    assert os.path.isdir(str(tmp_path) + paths.CACHE)  # written before the disk was full
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert line.startswith("uv-user: {}/".format(full_disk)), line
+    assert ": No space left on device; free disk space" in line, line
+    assert "nothing was changed" not in line
+    assert os.path.isdir(str(full_disk) + paths.CACHE)  # written before the disk was full
 
 
 # ----------------------------------------------------------------------------- repair
 
 
-def test_repair_entrypoint_without_a_record_exits_0_with_one_line(cli_env, tmp_path):
+def test_repair_entrypoint_without_a_record_exits_0_with_one_line(cli_env, tmp_path, run_uv_user):
     record = tmp_path / "no-install.json"
-    prelude = "from uv_user import paths; paths.RECORD = {!r}".format(str(record))
-    result = run(["repair", "--entrypoint"], cli_env(), prelude=prelude)
+    result = run_uv_user(["repair", "--entrypoint", "--record", str(record)], cli_env())
     assert result.returncode == 0
     assert_one_error_line(result, "no user recorded in {}".format(record))
     assert result.stdout == ""
 
 
-def test_repair_entrypoint_for_a_vanished_user_exits_0_with_one_line(cli_env):
-    result = run(["repair", "--entrypoint", "--user", "no-such-user"], cli_env())
+def test_repair_entrypoint_for_a_vanished_user_exits_0_with_one_line(cli_env, run_uv_user):
+    result = run_uv_user(["repair", "--entrypoint", "--user", "no-such-user"], cli_env())
     assert result.returncode == 0
     assert_one_error_line(result, "user 'no-such-user' does not exist in this container (yet, or any more)")
 
 
-def test_repair_outside_the_entrypoint_fails_loudly(cli_env):
-    result = run(["repair", "--user", "no-such-user"], cli_env())
+def test_repair_outside_the_entrypoint_fails_loudly(cli_env, run_uv_user):
+    result = run_uv_user(["repair", "--user", "no-such-user"], cli_env())
     assert result.returncode == 1
     assert_one_error_line(result, "user 'no-such-user' does not exist in this container (yet, or any more)")
 
 
-def test_repair_entrypoint_with_a_symlinked_root_exits_0_with_one_line(cli_env, tmp_path):
+def test_repair_entrypoint_with_a_symlinked_root_exits_0_with_one_line(cli_env, tmp_path, run_uv_user):
     (tmp_path / "real").mkdir()
     os.symlink(tmp_path / "real", tmp_path / "root-link")
-    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tmp_path / "root-link")], cli_env())
+    result = run_uv_user(["repair", "--entrypoint", "--user", "root", "--root", str(tmp_path / "root-link")], cli_env())
     assert result.returncode == 0
     assert_one_error_line(result, "is a symlink")
 
 
-def test_repair_entrypoint_survives_an_unexpected_error_with_one_line(cli_env, tmp_path):
+def test_repair_entrypoint_survives_an_unexpected_error_with_one_line(tmp_path, monkeypatch, capfd):
+    # In this process, so the fault can be planted: the entry script only calls cli.main.
     (tmp_path / "tree").mkdir()
-    prelude = ("from uv_user import repair\ndef boom(*a, **k): raise RuntimeError('disk on fire')\n"
-               "repair.scan = repair.repair = boom")
-    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tmp_path / "tree")], cli_env(),
-                 prelude=prelude)
-    assert result.returncode == 0
-    assert_one_error_line(result, "unexpected error (RuntimeError: disk on fire)")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(repair, "scan", boom)
+    monkeypatch.setattr(repair, "repair", boom)
+    code = cli.main(["repair", "--entrypoint", "--user", "root", "--root", str(tmp_path / "tree"),
+                     "--state", paths.REPAIR_STATE])
+    out, err = capfd.readouterr()
+    assert code == 0
+    assert_one_error_line(subprocess.CompletedProcess([], code, out, err),
+                          "unexpected error (RuntimeError: disk on fire)")
 
 
 @pytest.mark.root  # chown to another uid
-def test_repair_dry_run_reports_and_repair_fixes(cli_env, tmp_path):
+def test_repair_dry_run_reports_and_repair_fixes(cli_env, tmp_path, run_uv_user):
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
     os.lchown(tree / "sub", 12345, 12345)
     args = ["repair", "--user", "root", "--root", str(tree)]
-    dry = run(args + ["--dry-run"], cli_env())
+    dry = run_uv_user(args + ["--dry-run"], cli_env())
     assert dry.returncode == 0 and dry.stderr == ""
     assert dry.stdout.startswith("uv-user: 1 entries under {} are not owned by root (0:0)".format(tree))
     assert os.lstat(tree / "sub").st_uid == 12345
-    fixed = run(args, cli_env())
+    fixed = run_uv_user(args, cli_env())
     assert fixed.returncode == 0 and fixed.stderr == ""
     assert fixed.stdout == "uv-user: re-owned 1 of 2 entries under {} for root (0:0)\n".format(tree)
     assert os.lstat(tree / "sub").st_uid == 0
 
 
-def test_version_flag_prints_the_feature_version(cli_env):
+def test_version_flag_prints_the_feature_version(cli_env, run_uv_user):
     import uv_user
-    result = run(["--version"], cli_env())
+    result = run_uv_user(["--version"], cli_env())
     assert result.returncode == 0
     assert result.stdout.strip() == "uv-user " + uv_user.__version__
 
 
-def test_no_subcommand_prints_help_and_exits_2(cli_env):
-    result = run([], cli_env())
+def test_no_subcommand_prints_help_and_exits_2(cli_env, run_uv_user):
+    result = run_uv_user([], cli_env())
     assert result.returncode == 2
     assert "install" in result.stdout and "repair" in result.stdout
 
@@ -241,7 +231,6 @@ def test_sudo_is_found_only_in_the_system_directories_never_on_the_inherited_pat
 def test_the_doctor_asks_about_sudo_without_importing_the_cli(tmp_path, monkeypatch):
     root = tmp_path / "tree"
     (root / "venv").mkdir(parents=True)
-    record = {"username": pwd.getpwuid(os.geteuid()).pw_name}
     asked = []
     monkeypatch.setitem(sys.modules, "uv_user.cli", None)  # importing it now fails
     monkeypatch.setattr(privilege, "sudo_works", lambda: asked.append(True) or False)
@@ -259,14 +248,14 @@ HOSTILE = b"bad\xff\nuv-user: all good"  # invalid UTF-8, and a newline that wou
 SHOWN = "bad\\xff\\nuv-user: all good"
 
 
-def hostile_tree(tmp_path: Path) -> Path:
-    """tree/ (root's) holding one file under a hostile name, hard-linked from outside (so it is refused)."""
+def hostile_tree(tmp_path: Path, name: bytes = HOSTILE) -> Path:
+    """tree/ (root's) holding one file under ``name`` (a hostile one), hard-linked from outside (so it is refused)."""
     tree, outside = tmp_path / "tree", tmp_path / "outside"
     tree.mkdir()
     outside.mkdir()
     (outside / "theirs").write_text("")
     os.lchown(str(outside / "theirs"), 12345, 12345)
-    os.link(str(outside / "theirs"), os.path.join(os.fsencode(str(tree)), HOSTILE))
+    os.link(str(outside / "theirs"), os.path.join(os.fsencode(str(tree)), name))
     return tree
 
 
@@ -285,9 +274,9 @@ def utf8(request, cli_env):
 
 @needs_root
 @pytest.mark.parametrize("extra, code", [([], 1), (["--entrypoint"], 0)])
-def test_a_hostile_file_name_in_a_repair_message_stays_on_one_escaped_line(utf8, tmp_path, extra, code):
+def test_a_hostile_file_name_in_a_repair_message_stays_on_one_escaped_line(utf8, tmp_path, extra, code, run_uv_user):
     tree = hostile_tree(tmp_path)
-    result = run(["repair", "--user", "root", "--root", str(tree)] + extra, utf8)
+    result = run_uv_user(["repair", "--user", "root", "--root", str(tree)] + extra, utf8)
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stdout + result.stderr and result.stderr == ""
     line, = result.stdout.splitlines()
@@ -296,22 +285,22 @@ def test_a_hostile_file_name_in_a_repair_message_stays_on_one_escaped_line(utf8,
 
 
 @needs_root
-def test_a_hostile_file_name_in_a_dry_run_stays_on_one_escaped_line(utf8, tmp_path):
+def test_a_hostile_file_name_in_a_dry_run_stays_on_one_escaped_line(utf8, tmp_path, run_uv_user):
     tree = hostile_tree(tmp_path)
-    result = run(["repair", "--user", "root", "--root", str(tree), "--dry-run"], utf8)
+    result = run_uv_user(["repair", "--user", "root", "--root", str(tree), "--dry-run"], utf8)
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout == "uv-user: 1 entries under {0} are not owned by root (0:0), e.g. {0}/{1} " \
                             "(12345:12345)\n".format(tree, SHOWN)
 
 
 @needs_root
-def test_sync_from_the_lifecycle_hook_survives_a_hostile_file_name(utf8, tmp_path):
+def test_sync_from_the_lifecycle_hook_survives_a_hostile_file_name(utf8, tmp_path, run_uv_user):
     tree = hostile_tree(tmp_path)
     record = tmp_path / "install.json"
     record.write_text(json.dumps({"username": "root", "options": {"autoSync": "never"}}))
     (tmp_path / "ws").mkdir()
-    prelude = "from uv_user import paths\npaths.ROOT = {!r}\npaths.RECORD = {!r}".format(str(tree), str(record))
-    result = run(["sync", "--lifecycle", "--workspace", str(tmp_path / "ws")], utf8, prelude=prelude)
+    result = run_uv_user(["sync", "--lifecycle", "--workspace", str(tmp_path / "ws"), "--root", str(tree),
+                      "--record", str(record)], utf8)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines() + result.stderr.splitlines()
     assert all(line.startswith("uv-user: ") for line in lines), lines
@@ -320,15 +309,10 @@ def test_sync_from_the_lifecycle_hook_survives_a_hostile_file_name(utf8, tmp_pat
 
 
 @needs_root
-def test_repair_entrypoint_exits_0_even_when_something_could_not_be_changed(cli_env, tmp_path):
-    tree, outside = tmp_path / "tree", tmp_path / "outside"
-    tree.mkdir()
-    outside.mkdir()
-    (outside / "theirs").write_text("")
-    os.lchown(str(outside / "theirs"), 12345, 12345)
-    os.link(str(outside / "theirs"), str(tree / "x"))
-    by_hand = run(["repair", "--user", "root", "--root", str(tree)], cli_env())
-    at_start = run(["repair", "--user", "root", "--root", str(tree), "--entrypoint"], cli_env())
+def test_repair_entrypoint_exits_0_even_when_something_could_not_be_changed(cli_env, tmp_path, run_uv_user):
+    tree = hostile_tree(tmp_path, b"x")
+    by_hand = run_uv_user(["repair", "--user", "root", "--root", str(tree)], cli_env())
+    at_start = run_uv_user(["repair", "--user", "root", "--root", str(tree), "--entrypoint"], cli_env())
     assert (by_hand.returncode, at_start.returncode) == (1, 0)
     assert at_start.stdout == by_hand.stdout and "1 could not be changed" in at_start.stdout
 
@@ -349,16 +333,16 @@ def wait_for_state(path: Path, wanted: str, seconds: float = 30.0) -> dict:
 
 
 @needs_root
-def test_what_the_bound_leaves_continues_in_a_detached_process_that_finishes_it(cli_env, tmp_path):
+def test_what_the_bound_leaves_continues_in_a_detached_process_that_finishes_it(cli_env, tmp_path, run_uv_user):
     tree = tmp_path / "tree"
     for i in range(30):
         (tree / "venv" / "d{}".format(i)).mkdir(parents=True)
         for j in range(10):
             (tree / "venv" / "d{}".format(i) / "f{}".format(j)).write_text("")
-    subprocess.run(["chown", "-hR", "12345:12345", str(tree)], check=True)
+    chown_tree(tree, 12345, 12345)
     state = tmp_path / "state" / "repair.json"
     # A bound that is over at once: the entrypoint's run re-owns (nearly) nothing, then hands over.
-    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tree), "--max-seconds", "1e-9",
+    result = run_uv_user(["repair", "--entrypoint", "--user", "root", "--root", str(tree), "--max-seconds", "1e-9",
                   "--state", str(state)], cli_env())
     assert result.returncode == 0 and result.stderr == ""
     line, = result.stdout.splitlines()
@@ -368,18 +352,18 @@ def test_what_the_bound_leaves_continues_in_a_detached_process_that_finishes_it(
     assert done["state"] == "complete", done
     assert (done["pid"], done["background"], done["error_count"]) == (pid, True, 0)
     assert done["finished"] >= done["started"] and done["deadline_seconds"] == repair.BACKGROUND_SECONDS
-    out = subprocess.run(["find", str(tree), "!", "-uid", "0"], stdout=subprocess.PIPE, universal_newlines=True)
-    assert out.stdout == ""
+    assert run(["find", str(tree), "!", "-uid", "0"]).stdout == ""
     assert oct(os.stat(str(state)).st_mode & 0o777) == "0o644" and oct(os.stat(str(state.parent)).st_mode & 0o777) \
         == "0o755"
 
 
 @needs_root
-def test_a_start_with_nothing_to_repair_says_nothing_and_records_it(cli_env, tmp_path):
+def test_a_start_with_nothing_to_repair_says_nothing_and_records_it(cli_env, tmp_path, run_uv_user):
     tree = tmp_path / "tree"
     (tree / "venv").mkdir(parents=True)
     state = tmp_path / "state" / "repair.json"
-    result = run(["repair", "--entrypoint", "--user", "root", "--root", str(tree), "--state", str(state)], cli_env())
+    result = run_uv_user(["repair", "--entrypoint", "--user", "root", "--root", str(tree), "--state", str(state)],
+                     cli_env())
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     recorded = json.loads(state.read_text())
     assert (recorded["state"], recorded["scanned"], recorded["changed"], recorded["deadline_seconds"]) == (

@@ -4,18 +4,16 @@ for, and is listed in the README; make_workspace rewrites them as the docker tes
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
-from harness.devcontainer import PUBLISHED_REF, make_workspace, strip_jsonc
+from harness.devcontainer import PUBLISHED_REF, image_references, make_workspace, public_images, strip_jsonc
 
 REPO = Path(__file__).resolve().parents[2]
 OFFICIAL = "ghcr.io/devcontainers/features/"
 EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if (p / ".devcontainer" / "devcontainer.json").exists())
-STAND_INS = {"python:3.12-bookworm": "uvuser-test/python:bookworm",
-             "mcr.microsoft.com/devcontainers/base:bookworm": "uvuser-test/base:bookworm"}
+STAND_INS = public_images()  # every public image the harness has a stand-in for -> the stand-in's tag
 
 
 def image_refs(workspace: Path) -> list:
@@ -23,12 +21,7 @@ def image_refs(workspace: Path) -> list:
     devcontainer = workspace / ".devcontainer"
     config = json.loads(strip_jsonc((devcontainer / "devcontainer.json").read_text()))
     refs = [config["image"]] if "image" in config else []
-    for path in devcontainer.glob("*"):
-        if path.name == "Dockerfile":
-            refs += re.findall(r"^FROM\s+(\S+)", path.read_text(), re.M)
-        elif "compose" in path.name:
-            refs += re.findall(r"^\s*image:\s*[\"']?([^\s\"'#]+)", path.read_text(), re.M)
-    return refs
+    return refs + image_references(devcontainer)
 
 
 def test_there_are_the_documented_examples():

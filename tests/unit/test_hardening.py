@@ -8,13 +8,12 @@ containers are in tests/integration/test_hardening.py.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,12 +25,14 @@ from hypothesis import strategies as st
 
 from uv_user import apply, facts, index, net, options, paths, plan, repair, users, wheels
 from uv_user import versions as versions_mod
+from harness.common import run
+from harness.devcontainer import chown_tree
 from uv_user.errors import UvUserError
 from uv_user.index import fetch_project, validate_index_url
 from uv_user.net import Fetcher, url_problem
 
-needs_root = pytest.mark.root  # chown to other uids; tests/conftest.py skips or fails it when not root
 FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
+needs_root = pytest.mark.root  # chown to other uids; tests/conftest.py skips or fails it when not root
 OWNER = (4242, 4242)
 X86 = "uv-0.9.30-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 # What the devcontainers CLI exports, one variable per option of the feature's JSON (indexUrl → INDEXURL).
@@ -299,9 +300,9 @@ def _whole_choice(body: str, ctype: str, page_url: str = "https://mirror.example
                 pass
 
 
-def _result_or_one_line(run) -> None:
+def _result_or_one_line(attempt) -> None:
     try:
-        run()
+        attempt()
     except UvUserError as exc:
         line = exc.line()
         assert line.startswith("uv-user: ") and all(32 <= ord(c) < 127 for c in line), line
@@ -341,15 +342,8 @@ def test_any_option_values_even_absurd_numbers_read_or_fail_with_one_line(env):
 # ============================================================================ install: nothing written on refusal
 
 
-class _Plan:
-    """The field staged_uv reads."""
-
-    def __init__(self, url: str, sha: str) -> None:
-        from uv_user.plan import UvStep
-        self.uv = UvStep("download", "0.9.30", "/unused/uv", wheels.WheelFile(X86, url, sha))
-
-
-def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index, tmp_path, monkeypatch):
+def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index, tmp_path, monkeypatch,
+                                                                     make_options, make_facts):
     bin_dir = tmp_path / "usr-local-bin"
     bin_dir.mkdir()
     (bin_dir / "other-tool").write_text("#!/bin/sh\n")
@@ -357,9 +351,13 @@ def test_a_wheel_with_the_wrong_sha256_leaves_the_bin_dir_untouched(local_index,
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     local_index.routes["/p/uv.whl"] = [local_index.reply(body=b"PK not the wheel", ctype="application/zip")]
+    # The plan install makes from an index that lists the wheel with a sha256 its bytes will not have.
+    listed = wheels.WheelFile(X86, local_index.url + "/p/uv.whl", "0" * 64)
+    the_plan = plan.make_plan(make_options(version="0.9.30"), make_facts(), [listed], ["0.9.30"])
+    assert (the_plan.uv.action, the_plan.uv.wheel, the_plan.uv.binary) == ("download", listed, str(bin_dir / "uv"))
     before = (sorted(os.listdir(bin_dir)), os.stat(bin_dir).st_mtime_ns)
     with pytest.raises(UvUserError) as caught:
-        with apply.staged_uv(_Plan(local_index.url + "/p/uv.whl", "0" * 64), no_sleep_fetcher(), log=lambda m: None):
+        with apply.staged_uv(the_plan, no_sleep_fetcher(), log=lambda m: None):
             pass
     assert "sha256 of {}/p/uv.whl is".format(local_index.url) in caught.value.line()
     assert "(nothing was changed)" in caught.value.line()
@@ -392,10 +390,8 @@ def test_a_symlinked_venv_is_refused_before_anything_is_written(tmp_path, tree_a
 @pytest.mark.parametrize("root", ["/", "/usr", "/etc", "/home", "/home/vscode", "/root/env", "/usr/local/share",
                                   "/usr/local/share/uv-user", "/workspaces/project", "/var/lib/dpkg",
                                   "/opt/uv-user/venv/../../../etc", "/lib/x86_64-linux-gnu"])
-def test_repair_refuses_system_trees_homes_and_the_workspace_with_one_line(cli_env, root):
-    result = subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py"), "repair", "--user", "root",
-                             "--root", root, "--state", paths.REPAIR_STATE], env=cli_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+def test_repair_refuses_system_trees_homes_and_the_workspace_with_one_line(cli_env, run_uv_user, root):
+    result = run_uv_user(["repair", "--user", "root", "--root", root], cli_env())
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.startswith("uv-user: refusing to repair ownership of {}: it is ".format(root))
@@ -415,7 +411,7 @@ def test_refusal_never_accepts_anything_inside_a_system_tree(path):
 
 
 @needs_root
-def test_repair_ignores_the_environment_variables_that_point_uv_elsewhere(cli_env, tmp_path):
+def test_repair_ignores_the_environment_variables_that_point_uv_elsewhere(cli_env, run_uv_user, tmp_path):
     tree, elsewhere = tmp_path / "tree", tmp_path / "elsewhere"
     (tree / "venv").mkdir(parents=True)
     elsewhere.mkdir()
@@ -423,9 +419,7 @@ def test_repair_ignores_the_environment_variables_that_point_uv_elsewhere(cli_en
         os.lchown(path, 12345, 12345)
     env = cli_env(UV_PROJECT_ENVIRONMENT=str(elsewhere), VIRTUAL_ENV=str(elsewhere), UV_CACHE_DIR=str(elsewhere),
                   UV_PYTHON_INSTALL_DIR=str(elsewhere), HOME=str(elsewhere))
-    result = subprocess.run([sys.executable, str(FEATURE_DIR / "uv-user.py"), "repair", "--user", "root",
-                             "--root", str(tree), "--state", paths.REPAIR_STATE], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    result = run_uv_user(["repair", "--user", "root", "--root", str(tree)], env)
     assert result.returncode == 0, result.stderr
     assert os.lstat(tree / "venv").st_uid == 0
     assert os.lstat(elsewhere).st_uid == 12345
@@ -454,18 +448,12 @@ def hostile(tmp_path: Path):
     return tree, outside
 
 
-def chown_all(tree: Path, uid: int, gid: int) -> None:
-    for base, dirs, files in os.walk(tree):
-        for name in [base] + [os.path.join(base, n) for n in dirs + files]:
-            os.lchown(name, uid, gid)
-
-
 @needs_root
 def test_a_hard_link_to_a_file_outside_the_tree_is_left_alone_and_reported(hostile):
     tree, outside = hostile
     os.link(outside / "shadow", tree / "venv" / "x")  # what protected_hardlinks stops a user doing
     (tree / "venv" / "lib" / "mod.py").write_text("")
-    chown_all(tree, 0, 0)
+    chown_tree(tree, 0, 0)
     report = repair.repair(str(tree), *OWNER)
     assert owner(outside / "shadow") == (0, 0)
     assert owner(tree / "venv" / "lib" / "mod.py") == OWNER and owner(tree) == OWNER
@@ -478,7 +466,7 @@ def test_hard_links_between_the_cache_and_the_env_are_re_owned(hostile):
     tree, _ = hostile
     (tree / "cache" / "mod.py").write_text("")
     os.link(tree / "cache" / "mod.py", tree / "venv" / "lib" / "mod.py")  # what uv does
-    chown_all(tree, 0, 0)
+    chown_tree(tree, 0, 0)
     report = repair.repair(str(tree), *OWNER)
     assert report.errors == []
     assert owner(tree / "venv" / "lib" / "mod.py") == OWNER
@@ -488,7 +476,7 @@ def test_hard_links_between_the_cache_and_the_env_are_re_owned(hostile):
 def test_a_directory_swapped_for_a_symlink_after_its_parent_was_listed_is_not_followed(hostile, after_listing):
     tree, outside = hostile
     (tree / "venv" / "lib" / "shadow").write_text("")
-    chown_all(tree, 0, 0)
+    chown_tree(tree, 0, 0)
 
     def swap() -> None:  # venv/lib → outside, where "shadow" is root's file
         os.rename(tree / "venv" / "lib", tree / "venv" / "lib.real")
@@ -508,7 +496,7 @@ def test_a_directory_swapped_for_a_symlink_after_its_parent_was_listed_is_not_fo
 def test_an_entry_replaced_after_its_directory_was_listed_is_not_re_owned(hostile, after_listing):
     tree, outside = hostile
     (tree / "venv" / "file").write_text("")
-    chown_all(tree, 0, 0)
+    chown_tree(tree, 0, 0)
 
     def replace() -> None:
         os.rename(tree / "venv" / "file", tree / "venv" / "file.moved")  # kept, so its inode is not reused
@@ -524,7 +512,7 @@ def test_an_entry_replaced_after_its_directory_was_listed_is_not_re_owned(hostil
 @needs_root
 def test_a_root_replaced_by_a_symlink_after_it_was_checked_is_not_followed(hostile, monkeypatch):
     tree, outside = hostile
-    chown_all(tree, 0, 0)
+    chown_tree(tree, 0, 0)
     real = repair.check_root
 
     def check_then_swap(root: str) -> os.stat_result:
@@ -545,7 +533,7 @@ def test_a_venv_that_is_a_symlink_out_of_the_tree_is_re_owned_as_a_link_only(hos
     tree, outside = hostile
     os.rename(tree / "venv", tree / "venv.old")
     os.symlink(outside / "dir", tree / "venv")
-    chown_all(tree, 0, 0)
+    chown_tree(tree, 0, 0)
     report = repair.repair(str(tree), *OWNER)
     assert report.errors == []
     assert owner(tree / "venv") == OWNER
@@ -553,21 +541,15 @@ def test_a_venv_that_is_a_symlink_out_of_the_tree_is_re_owned_as_a_link_only(hos
 
 
 @needs_root
-def test_two_repairs_at_once_both_succeed_and_the_tree_is_right(hostile):
+def test_two_repairs_at_once_both_succeed_and_the_tree_is_right(hostile, cli_env, run_uv_user):
     tree, _ = hostile
     for i in range(300):
         (tree / "venv" / "lib" / "m{}.py".format(i)).write_text("")
-    code = ("import sys; sys.path.insert(0, {!r}); from uv_user.cli import main; "
-            "sys.exit(main(['repair', '--user', 'root', '--root', {!r}, '--state', {!r}]))").format(
-                str(FEATURE_DIR), str(tree), paths.REPAIR_STATE)
-    chown_all(tree, *OWNER)
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]
-    results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
-    for proc in procs:
-        proc.stdout.close()
-        proc.stderr.close()
-    assert results == [(0, b""), (0, b"")]
+    chown_tree(tree, *OWNER)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # two processes, started together
+        done = list(pool.map(lambda _: run_uv_user(["repair", "--user", "root", "--root", str(tree)], cli_env()),
+                             range(2)))
+    assert [(result.returncode, result.stderr) for result in done] == [(0, ""), (0, "")]
     assert all(owner(Path(b) / n) == (0, 0) for b, ds, fs in os.walk(tree) for n in ds + fs)
 
 
@@ -696,7 +678,7 @@ def user_tree(tmp_path: Path, *dirs: str) -> Tuple[Path, Path]:
     outside.mkdir()
     (outside / "secret").write_text("root's secret")
     os.chmod(outside / "secret", 0o600)
-    chown_all(tree, *OWNER)
+    chown_tree(tree, *OWNER)
     return tree, outside
 
 
@@ -761,15 +743,14 @@ def bind_mounts():
     made: List[Path] = []
 
     def bind(source: Path, target: Path) -> None:
-        result = subprocess.run(["mount", "--bind", str(source), str(target)], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, universal_newlines=True)
+        result = run(["mount", "--bind", str(source), str(target)], check=False)
         if result.returncode != 0:
-            pytest.skip("mount --bind is not available here: " + result.stdout.strip())
+            pytest.skip("mount --bind is not available here: " + (result.stdout + result.stderr).strip())
         made.append(target)
 
     yield bind
     for target in reversed(made):
-        subprocess.run(["umount", "-l", str(target)], check=False)
+        run(["umount", "-l", str(target)], check=False)
 
 
 @needs_root
@@ -777,7 +758,7 @@ def test_a_bind_mount_from_the_same_filesystem_inside_the_tree_is_not_crossed(ho
     tree, outside = hostile
     (tree / "venv" / "mnt").mkdir()
     (tree / "venv" / "lib" / "mod.py").write_text("")
-    chown_all(tree, 12345, 12345)
+    chown_tree(tree, 12345, 12345)
     bind_mounts(outside / "dir", tree / "venv" / "mnt")  # same st_dev as the tree: only the mount table tells
     report = repair.repair(str(tree), *OWNER)
     assert owner(outside / "dir") == (0, 0) and owner(outside / "dir" / "child") == (0, 0)
@@ -790,7 +771,7 @@ def test_a_single_file_bind_mount_inside_the_tree_is_not_re_owned(hostile, bind_
     tree, outside = hostile
     (tree / "venv" / "shadow").write_text("")
     (tree / "venv" / "lib" / "mod.py").write_text("")
-    chown_all(tree, 12345, 12345)
+    chown_tree(tree, 12345, 12345)
     bind_mounts(outside / "shadow", tree / "venv" / "shadow")
     report = repair.repair(str(tree), *OWNER)
     assert owner(outside / "shadow") == (0, 0)

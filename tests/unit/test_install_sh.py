@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.common import run
+
 FEATURE = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 
 
@@ -22,9 +24,9 @@ def stub_path(tmp_path: Path, stubs: dict) -> str:
     return str(bin_dir)
 
 
-def run_install(path: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["/bin/sh", str(FEATURE / "install.sh")], env={"PATH": path},
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def run_install(path: str, **env: str) -> subprocess.CompletedProcess:
+    """install.sh with exactly this environment: PATH and ``env``."""
+    return run(["/bin/sh", str(FEATURE / "install.sh")], env=dict(env, PATH=path), check=False)
 
 
 def test_no_python_and_no_package_manager_is_one_clear_line(tmp_path) -> None:
@@ -45,11 +47,6 @@ def test_a_failing_apt_get_ends_in_a_uv_user_line(tmp_path) -> None:
                                                              "manager failed")
 
 
-def run_with(path: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["/bin/sh", str(FEATURE / "install.sh")], env=dict(env, PATH=path),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def apt_that_installs_python(tmp_path: Path, calls: Path) -> str:
     """A PATH whose apt-get "installs" python3 (a link to this interpreter) and whose rm only records:
     install.sh runs `rm -rf /var/lib/apt/lists/*`, which must not touch the host's lists."""
@@ -65,7 +62,7 @@ def apt_that_installs_python(tmp_path: Path, calls: Path) -> str:
 def test_a_bad_option_after_installing_python_says_python3_was_installed(tmp_path) -> None:
     # The message used to say "(nothing was changed)" right after apt-get had installed python3.
     calls = tmp_path / "calls"
-    result = run_with(apt_that_installs_python(tmp_path, calls), VERSION="0.13.x")
+    result = run_install(apt_that_installs_python(tmp_path, calls), VERSION="0.13.x")
     assert result.returncode == 1
     recorded = calls.read_text().splitlines()
     assert recorded[:2] == ["apt-get update -y", "apt-get install -y --no-install-recommends python3 ca-certificates"]
@@ -78,6 +75,6 @@ def test_a_bad_option_after_installing_python_says_python3_was_installed(tmp_pat
 def test_with_python_already_there_nothing_was_changed_whatever_the_environment_says(tmp_path) -> None:
     path = stub_path(tmp_path, {})
     os.symlink(os.path.realpath(sys.executable), Path(path) / "python3")
-    result = run_with(path, VERSION="0.13.x", _UV_USER_PYTHON3_INSTALLED="1")
+    result = run_install(path, VERSION="0.13.x", _UV_USER_PYTHON3_INSTALLED="1")
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].endswith("e.g. 0.9.5 (nothing was changed)")

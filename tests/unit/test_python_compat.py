@@ -5,11 +5,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from harness.common import run
 
 FEATURE = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 VERMIN = [sys.executable, "-c", "import sys, vermin; sys.exit(vermin.main())"]
@@ -18,17 +19,14 @@ SOURCES = [str(FEATURE / "uv-user.py")] + sorted(glob.glob(str(FEATURE / "uv_use
 
 def test_static_minimum_version_is_3_8() -> None:
     """vermin reads the syntax and library use of every module; 3.9+ features fail this."""
-    result = subprocess.run(VERMIN + ["--target=3.8-", "--no-tips", "--violations",
-                             "--eval-annotations"] + SOURCES, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    assert result.returncode == 0, result.stdout
+    result = run(VERMIN + ["--target=3.8-", "--no-tips", "--violations", "--eval-annotations"] + SOURCES, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_vermin_would_catch_a_3_9_construct(tmp_path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("value = 'abc'.removeprefix('a')\n")
-    result = subprocess.run(VERMIN + ["--target=3.8-", "--no-tips", "--violations",
-                             str(probe)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result = run(VERMIN + ["--target=3.8-", "--no-tips", "--violations", str(probe)], check=False)
     assert result.returncode != 0
 
 
@@ -36,7 +34,7 @@ def _python38() -> str:
     """A working 3.8 (pyenv shims exist even when they cannot run the version)."""
     candidates = sorted(glob.glob("/root/.pyenv/versions/3.8*/bin/python3.8")) + [shutil.which("python3.8")]
     for candidate in filter(None, candidates):
-        if subprocess.run([candidate, "-c", "pass"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+        if run([candidate, "-c", "pass"], check=False).returncode == 0:
             return candidate
     return ""
 
@@ -48,7 +46,7 @@ def test_runs_on_a_real_python_3_8(tmp_path) -> None:
     fake.write_text("#!/bin/sh\necho 'uv 0.9.30'\n")
     fake.chmod(0o755)
     env = dict(os.environ, PATH="{}:{}".format(tmp_path, os.environ["PATH"]), VERSION="none")
-    result = subprocess.run([_python38(), "-B", "-E", "-s", str(FEATURE / "uv-user.py"), "install", "--dry-run"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert result.returncode == 0, result.stdout
+    result = run([_python38(), "-B", "-E", "-s", str(FEATURE / "uv-user.py"), "install", "--dry-run"], env=env,
+                 check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "uv-user: uv 0.9.30: reuse the image's {}".format(fake) in result.stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
+from harness.common import run
+from harness.devcontainer import chown_tree
 from uv_user import mounts, privilege, repair, status
 from uv_user.errors import UvUserError
 
@@ -220,17 +221,13 @@ def make_chain(parent: Path, depth: int, name: str = "d", sibling: bool = False)
 def deep(tmp_path: Path) -> Iterator[Path]:
     """tmp/tree for chains deeper than shutil.rmtree's recursion (pytest's cleanup) can remove: rm -rf does."""
     yield tmp_path / "tree"
-    subprocess.run(["rm", "-rf", str(tmp_path / "tree")], check=True)
-
-
-def chown_tree(root: Path, owner: Tuple[int, int]) -> None:
-    subprocess.run(["chown", "-hR", "{}:{}".format(*owner), str(root)], check=True)  # fts: any depth
+    run(["rm", "-rf", str(tmp_path / "tree")])
 
 
 def not_owned_by(root: Path, owner: Tuple[int, int]) -> List[str]:
-    out = subprocess.run(["find", str(root), "(", "!", "-uid", str(owner[0]), "-o", "!", "-gid", str(owner[1]), ")"],
-                         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
-    return out.splitlines()
+    """find, not os.walk: any depth."""
+    return run(["find", str(root), "(", "!", "-uid", str(owner[0]), "-o", "!", "-gid", str(owner[1]), ")"]
+               ).stdout.splitlines()
 
 
 @needs_root
@@ -238,7 +235,7 @@ def test_a_tree_deeper_than_path_max_is_repaired_fully(deep):
     root = deep
     root.mkdir()
     make_chain(root, 250, name="n" * 20)  # 250 × 21 bytes of path: over PATH_MAX (4096)
-    chown_tree(root, STRANGER)
+    chown_tree(root, *STRANGER)
     report = repair.repair(str(root), *OWNER)
     assert (report.errors, report.incomplete) == ([], False)
     assert report.changed == 501 and report.scanned == 501
@@ -256,7 +253,7 @@ def test_with_few_fds_left_ancestors_are_reached_again_through_dotdot(deep, monk
     # Hard links between the cache and deep in the chain: counted again with few fds too.
     os.link(str(root / "cache" / "g0"), str(root / "venv" / "d" / "g0"))
     os.link(str(root / "cache" / "g1"), str(root / "venv" / "d" / "d" / "d" / "g1"))
-    chown_tree(root, STRANGER)
+    chown_tree(root, *STRANGER)
     monkeypatch.setattr(repair, "_fd_budget", lambda: (8, None))
     report = repair.repair(str(root), *OWNER)
     assert (report.errors, report.incomplete) == ([], False)
@@ -269,7 +266,7 @@ def test_a_directory_moved_away_while_its_fd_was_given_back_is_reported_not_foll
     root = deep
     (root / "venv").mkdir(parents=True)
     make_chain(root / "venv", 30, sibling=True)
-    chown_tree(root, STRANGER)
+    chown_tree(root, *STRANGER)
     monkeypatch.setattr(repair, "_fd_budget", lambda: (8, None))
     deep = root / "venv" / "d" / "d" / "d" / "d" / "d" / "d" / "d" / "d" / "d" / "d"
 
@@ -321,7 +318,7 @@ def uv_shaped(root: Path, chains: int = 6, depth: int = 1000) -> None:
 def test_at_the_deadline_what_uv_needs_is_already_repaired(deep, monkeypatch):
     root = deep
     uv_shaped(root)
-    chown_tree(root, STRANGER)
+    chown_tree(root, *STRANGER)
     clock = FakeClock()
     monkeypatch.setattr(repair, "time", clock)
     report = repair.repair(str(root), *OWNER, deadline=200.0)  # far too few looks for the chains
@@ -369,7 +366,7 @@ def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeyp
     (root / "cache").mkdir(parents=True)
     (root / "cache" / "mod.py").write_text("")
     os.link(str(root / "cache" / "mod.py"), str(root / "mod.py"))
-    chown_tree(root, STRANGER)
+    chown_tree(root, *STRANGER)
 
     class NoInotify:
         def __init__(self) -> None:

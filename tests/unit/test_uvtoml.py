@@ -91,7 +91,7 @@ def test_a_user_set_alias_added_later_displaces_our_earlier_line():
     text, notes = merge(edited, CERTS_ONLY, CERTS)
     assert "system-certs" not in text
     assert "native-tls = false" in text
-    assert notes
+    assert notes == ["kept native-tls = ... already set in uv.toml (not by uv-user)"]
 
 
 def test_a_user_set_key_itself_is_left_alone():
@@ -169,7 +169,7 @@ def test_a_user_line_above_our_line_of_the_same_key_wins():
     existing = "system-certs = false\n" + ours("system-certs", "true") + "\n"
     text, notes = merge(existing, CERTS_ONLY, CERTS)
     assert text == "system-certs = false\n"
-    assert notes
+    assert notes == ["kept system-certs = ... already set in uv.toml (not by uv-user)"]
 
 
 # ----------------------------------------------------------------------------- one text per spelling

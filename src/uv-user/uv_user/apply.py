@@ -14,6 +14,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -50,12 +51,24 @@ def reported(changed: bool) -> Iterator[None]:
         exc.changed = exc.changed or changed
         raise
     except OSError as exc:
-        where = exc.filename2 if exc.filename2 is not None else exc.filename  # a rename: its target
-        error = UvUserError("{}{}".format(shown(where) + ": " if where is not None else "",
-                                          exc.strerror or "{}: {}".format(type(exc).__name__, exc)),
-                            _OS_FIXES.get(exc.errno or 0, "fix that, then rebuild"))
+        where, why, number = _os_failure(exc)
+        error = UvUserError("{}{}".format(shown(where) + ": " if where is not None else "", why),
+                            _OS_FIXES.get(number, "fix that, then rebuild"))
         error.changed = changed
         raise error from exc
+
+
+def _os_failure(exc: OSError):  # -> Tuple[Optional[str], str, int]
+    """(path, the system's words, errno) of a failed write. shutil.copytree gathers its failures into a
+    shutil.Error of (source, target, "[Errno N] words: 'path'") rows instead: the first row says it."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        _source, target, text = (list(exc.args[0][0]) + ["", "", ""])[:3]
+        found = re.match(r"\[Errno (\d+)\] ([^:]+)", str(text))
+        if found:
+            return str(target), found.group(2), int(found.group(1))
+        return str(target), str(text), 0
+    where = exc.filename2 if exc.filename2 is not None else exc.filename  # a rename: its target
+    return where, exc.strerror or "{}: {}".format(type(exc).__name__, exc), exc.errno or 0
 
 
 @contextlib.contextmanager

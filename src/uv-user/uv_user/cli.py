@@ -103,8 +103,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from . import autosync
 
     # The CLI does not wait for the start-time repair: what uv needs comes first, bounded like a start.
-    repair_args = argparse.Namespace(user="", root=paths.ROOT, dry_run=False, entrypoint=True,
-                                     max_seconds=repair.START_SECONDS, state=paths.REPAIR_STATE, resume=False)
+    repair_args = argparse.Namespace(user="", root=args.root, dry_run=False, entrypoint=True,
+                                     max_seconds=repair.START_SECONDS, state=args.state, resume=False)
     try:
         cmd_repair(repair_args)
     except UvUserError as exc:
@@ -129,6 +129,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command")
     install = sub.add_parser("install", help="install the feature (build time, as root)")
     install.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    install.add_argument("--prefix", default="", help=argparse.SUPPRESS)  # tests: install below a scratch dir
     install.set_defaults(func=cmd_install)
     rep = sub.add_parser("repair", help="give " + paths.ROOT + " back to the dev container user")
     rep.add_argument("--dry-run", action="store_true", help="report mismatches and change nothing")
@@ -139,6 +140,7 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--root", default=paths.ROOT, help=argparse.SUPPRESS)
     rep.add_argument("--max-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     rep.add_argument("--state", default=paths.REPAIR_STATE, help=argparse.SUPPRESS)
+    rep.add_argument("--record", default="", help=argparse.SUPPRESS)
     rep.add_argument("--continue", dest="resume", action="store_true", help=argparse.SUPPRESS)
     rep.set_defaults(func=cmd_repair)
     doc = sub.add_parser("doctor", help="explain what is wrong with the environment, one line per check")
@@ -161,6 +163,9 @@ def parser() -> argparse.ArgumentParser:
                      help="override the autoSync mode recorded at install")
     syn.add_argument("--lifecycle", action="store_true",
                      help="run from the feature's updateContentCommand: report failures loudly but exit 0")
+    syn.add_argument("--root", default=paths.ROOT, help=argparse.SUPPRESS)
+    syn.add_argument("--state", default=paths.REPAIR_STATE, help=argparse.SUPPRESS)
+    syn.add_argument("--record", default="", help=argparse.SUPPRESS)
     syn.set_defaults(func=cmd_sync)
     return top
 
@@ -170,6 +175,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser().print_help()
         return 2
+    if getattr(args, "prefix", ""):  # hidden install --prefix: every location below a scratch dir (tests)
+        paths.relocate(args.prefix)
+    if getattr(args, "record", None):  # hidden --record: the install record to read instead (tests)
+        paths.RECORD = args.record
     if getattr(args, "entrypoint", False) and not args.max_seconds:
         args.max_seconds = repair.START_SECONDS
     try:

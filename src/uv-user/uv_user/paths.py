@@ -7,7 +7,7 @@ it cannot depend on options, so neither can these paths.
 from __future__ import annotations
 
 import posixpath
-from typing import Tuple
+from typing import Dict, Tuple
 
 ROOT = "/opt/uv-user"
 VENV = ROOT + "/venv"
@@ -94,3 +94,21 @@ def refusal(path: str, workspace: str = "") -> str:
         return "it is a top-level directory"
     return ""
 
+
+
+def relocated(base: str) -> Dict[str, object]:
+    """Every place uv-user installs to, or reads at start, moved below ``base`` (like a DESTDIR): name →
+    new value. SYSTEM_PATH stays: it says where programs are, not where uv-user writes."""
+    base = base.rstrip("/")
+    moved: Dict[str, object] = {name: base + value for name, value in globals().items()
+                                if name.isupper() and isinstance(value, str) and value.startswith("/")
+                                and ":" not in value}
+    moved["COMPLETION_FILES"] = {shell: tuple(base + path for path in files)
+                                 for shell, files in COMPLETION_FILES.items()}
+    return moved
+
+
+def relocate(base: str) -> None:
+    """Apply :func:`relocated`. Only the hidden ``install --prefix`` does, so the tests can run a real
+    install into a scratch directory (or a tiny file system) without rewriting this module from outside."""
+    globals().update(relocated(base))
