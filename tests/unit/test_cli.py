@@ -142,6 +142,30 @@ def test_repair_entrypoint_survives_an_unexpected_error_with_one_line(cli_env, t
     assert_one_error_line(result, "unexpected error (RuntimeError: disk on fire)")
 
 
+def test_the_entrypoints_arguments_read_by_hand_are_what_the_parser_reads():
+    from uv_user import cli
+
+    by_hand = cli.entrypoint_args(["repair", "--entrypoint"])
+    assert vars(by_hand) == vars(cli.parser().parse_args(["repair", "--entrypoint"]))
+    for other in (["repair"], ["repair", "--entrypoint", "--dry-run"], ["--entrypoint", "repair"], ["sync"]):
+        assert cli.entrypoint_args(other) is None
+
+
+def test_a_start_imports_nothing_only_the_other_commands_need(cli_env, tmp_path):
+    # Every container start runs `uv-user repair --entrypoint`: argparse, dataclasses, typing and
+    # subprocess each cost milliseconds there (Performance in the README).
+    record = tmp_path / "install.json"
+    record.write_text(json.dumps({"username": "no-such-user"}))
+    code = ("import sys; sys.path.insert(0, {!r})\nfrom uv_user import paths\npaths.RECORD = {!r}\n"
+            "from uv_user.cli import main\ncode = main(['repair', '--entrypoint'])\n"
+            "print(sorted(set(sys.modules) & {{'argparse', 'dataclasses', 'typing', 'subprocess', 'inspect', "
+            "'uv_user.autosync', 'uv_user.facts', 'ctypes'}}))\nsys.exit(code)").format(str(FEATURE_DIR), str(record))
+    result = subprocess.run([sys.executable, "-E", "-s", "-S", "-c", code], env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert result.returncode == 0 and "user 'no-such-user' does not exist" in result.stderr
+    assert result.stdout == "[]\n"
+
+
 @pytest.mark.root  # chown to another uid
 def test_repair_dry_run_reports_and_repair_fixes(cli_env, tmp_path):
     tree = tmp_path / "tree"

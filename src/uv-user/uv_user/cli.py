@@ -7,16 +7,20 @@ make the plan (pure) → print it → apply it. Expected failures end in one
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from typing import List, Optional
 
 from . import __version__, paths, repair
 from .errors import UvUserError
 from .text import shown
-from .autosync import AUTO_SYNC_MODES
+
+# `uv-user repair --entrypoint` runs at every container start: what only the other commands need
+# (argparse, autosync, typing) is imported where they use it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import List, Optional
 
 
 def log(message: str) -> None:
@@ -98,6 +102,8 @@ def describe(report: repair.Report, seconds: Optional[float], state: str = paths
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """autoSync from the lifecycle hook (or by hand): ownership first, then uv sync."""
+    import argparse
+
     from . import autosync
 
     # The CLI does not wait for the start-time repair: what uv needs comes first, bounded like a start.
@@ -122,6 +128,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from .autosync import AUTO_SYNC_MODES
+
     top = argparse.ArgumentParser(prog="uv-user", description="uv with a user-owned project environment.")
     top.add_argument("--version", action="version", version="uv-user " + __version__)
     sub = top.add_subparsers(dest="command")
@@ -163,8 +173,21 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def entrypoint_args(argv: List[str]) -> Optional[argparse.Namespace]:
+    """What the argument parser makes of ``argv`` when it is exactly entrypoint.sh's ``repair
+    --entrypoint`` (None otherwise): read by hand, since importing argparse takes longer than
+    starting Python does, and every container start runs this. A test holds it to the parser."""
+    if argv != ["repair", "--entrypoint"]:
+        return None
+    import types
+
+    return types.SimpleNamespace(command="repair", func=cmd_repair, dry_run=False, entrypoint=True, user="",
+                                 root=paths.ROOT, max_seconds=0.0, state=paths.REPAIR_STATE, resume=False)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = entrypoint_args(argv) or parser().parse_args(argv)
     if not getattr(args, "func", None):
         parser().print_help()
         return 2

@@ -14,9 +14,11 @@ import errno
 import os
 import stat
 import struct
-from typing import Callable, Dict, Optional, Set, Tuple
+TYPE_CHECKING = False  # typing is for type checkers: importing it costs every start milliseconds
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Set, Tuple
 
-Key = Tuple[int, int]  # (st_dev, st_ino)
+    Key = Tuple[int, int]  # (st_dev, st_ino)
 
 _AT_EMPTY_PATH = 0x1000
 _AT_SYMLINK_NOFOLLOW = 0x100

@@ -39,15 +39,21 @@ import errno
 import os
 import pwd
 import stat
-import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Set, Tuple
 
-from . import facts, linux, mounts, paths, privilege, status
+from . import linux, mounts, paths, status
 from .errors import UvUserError
 from .text import shown
+
+# Every container start runs this module, so it imports only what a repair uses: no typing,
+# dataclasses or subprocess at import time (each costs milliseconds next to a ~60 ms chown -R).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Dict, List, Optional, Set, Tuple
+
+    Key = Tuple[int, int]  # (st_dev, st_ino)
 
 # What uv needs to work, repaired before the rest: (directory relative to the root, how deep;
 # None: all of it). The root and its children; the environment uv syncs; the cache's top level and
@@ -61,8 +67,6 @@ LISTED = 1000  # Mismatch entries a report keeps (the counts are always complete
 ERRORS_KEPT = 20  # error lines a report keeps
 LINK_TRIES = 3  # rounds of counting a hard link's names before it is left alone as "still changing"
 
-Key = Tuple[int, int]  # (st_dev, st_ino)
-
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # readable: scandir needs it
 _ENTRY_FLAGS = getattr(os, "O_PATH", 0o10000000) | os.O_NOFOLLOW | os.O_CLOEXEC  # never opens the file itself
 # Module names tests replace: to change the tree at an exact moment of the walk, to fail one change,
@@ -72,45 +76,57 @@ _chown_fd = linux.chown_fd
 _Watcher = linux.Watcher
 
 
-@dataclass
 class Mismatch:
-    path: str
-    uid: int
-    gid: int
-    #: The inode the walk saw.
-    ino: int = 0
-    dev: int = 0
-    nlink: int = 1
-    #: Why this entry must not be re-owned ("" when it may be; filled by scan()).
-    refused: str = ""
+    """An entry not owned by the user when the walk saw it."""
+
+    __slots__ = ("path", "uid", "gid", "ino", "dev", "nlink", "refused")
+
+    def __init__(self, path: str, uid: int, gid: int, ino: int = 0, dev: int = 0, nlink: int = 1,
+                 refused: str = "") -> None:
+        self.path, self.uid, self.gid = path, uid, gid
+        #: The inode the walk saw.
+        self.ino, self.dev, self.nlink = ino, dev, nlink
+        #: Why this entry must not be re-owned ("" when it may be; filled by scan()).
+        self.refused = refused
+
+    def as_dict(self) -> Dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mismatch) and self.as_dict() == other.as_dict()
+
+    def __repr__(self) -> str:
+        return "Mismatch({})".format(", ".join("{}={!r}".format(k, v) for k, v in self.as_dict().items()))
 
 
-@dataclass
 class Report:
-    """What one scan or repair found and did: plain data (asdict() is JSON-ready)."""
+    """What one scan or repair found and did: plain data (as_dict() is JSON-ready)."""
 
-    root: str
-    uid: int
-    gid: int
-    user: str = ""
-    scanned: int = 0
-    mismatched: int = 0  # entries not owned by uid:gid when seen
-    mismatches: List[Mismatch] = field(default_factory=list)  # the first LISTED of them
-    changed: int = 0
-    refused: int = 0  # hard-linked files left alone
-    raced: int = 0  # entries replaced, moved or removed while being repaired (the next repair sees them)
-    errors: List[str] = field(default_factory=list)  # the first ERRORS_KEPT, one line each, names escaped
-    error_count: int = 0
-    skipped_mounts: List[str] = field(default_factory=list)
-    incomplete: bool = False  # stopped at the deadline
-    seconds: float = 0.0
-    dry_run: bool = True
-    #: st_dev of the root: the walk never steps onto another filesystem.
-    root_dev: int = 0
-    #: pid of the process continuing this repair in the background (0: none).
-    background_pid: int = 0
-    #: exit code of `sudo -n uv-user repair` when a non-root user handed the repair to root (None: not).
-    delegated: Optional[int] = None
+    def __init__(self, root: str, uid: int, gid: int, user: str = "", scanned: int = 0, mismatched: int = 0,
+                 mismatches: Optional[List[Mismatch]] = None, changed: int = 0, refused: int = 0, raced: int = 0,
+                 errors: Optional[List[str]] = None, error_count: int = 0,
+                 skipped_mounts: Optional[List[str]] = None, incomplete: bool = False, seconds: float = 0.0,
+                 dry_run: bool = True, root_dev: int = 0, background_pid: int = 0,
+                 delegated: Optional[int] = None) -> None:
+        self.root, self.uid, self.gid, self.user = root, uid, gid, user
+        self.scanned = scanned
+        self.mismatched = mismatched  # entries not owned by uid:gid when seen
+        self.mismatches = [] if mismatches is None else mismatches  # the first LISTED of them
+        self.changed = changed
+        self.refused = refused  # hard-linked files left alone
+        self.raced = raced  # entries replaced, moved or removed while being repaired (the next repair sees them)
+        self.errors = [] if errors is None else errors  # the first ERRORS_KEPT, one line each, names escaped
+        self.error_count = error_count
+        self.skipped_mounts = [] if skipped_mounts is None else skipped_mounts
+        self.incomplete = incomplete  # stopped at the deadline
+        self.seconds = seconds
+        self.dry_run = dry_run
+        #: st_dev of the root: the walk never steps onto another filesystem.
+        self.root_dev = root_dev
+        #: pid of the process continuing this repair in the background (0: none).
+        self.background_pid = background_pid
+        #: exit code of `sudo -n uv-user repair` when a non-root user handed the repair to root (None: not).
+        self.delegated = delegated
 
     @property
     def complete(self) -> bool:
@@ -119,7 +135,14 @@ class Report:
         return not self.incomplete and not self.error_count
 
     def as_dict(self) -> Dict[str, object]:
-        return asdict(self)
+        data = dict(vars(self))
+        data["mismatches"] = [item.as_dict() for item in self.mismatches]
+        data["errors"] = list(self.errors)
+        data["skipped_mounts"] = list(self.skipped_mounts)
+        return data
+
+    def __repr__(self) -> str:
+        return "Report({})".format(", ".join("{}={!r}".format(k, v) for k, v in vars(self).items()))
 
 
 def needs_change(st: os.stat_result, uid: int, gid: int) -> bool:
@@ -986,11 +1009,25 @@ def account(name: str) -> Tuple[int, int]:
 
 
 def recorded_user() -> str:
-    name = str(facts.read_record().get("username") or "")
+    name = str(_read_record().get("username") or "")
     if not name:
         raise UvUserError("no user recorded in {}; rebuild the container or pass --user NAME".format(
             shown(paths.RECORD)))
     return name
+
+
+def _read_record() -> Dict[str, object]:
+    """The install record as facts.read_record reads it ({} when absent or unreadable). Read here, not
+    through facts: that module imports what only the install and the doctor need (subprocess,
+    dataclasses, glob), and this runs at every start."""
+    import json
+
+    try:
+        with open(paths.RECORD, "rb") as handle:
+            data = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def for_user(name: str = "", root: str = paths.ROOT, seconds: Optional[float] = None, dry_run: bool = False,
@@ -1042,6 +1079,8 @@ def _summary(report: Report) -> Dict[str, object]:
 def _continue_in_background(report: Report, state: str) -> Optional["subprocess.Popen[bytes]"]:
     """`uv-user repair --continue` detached (new session, no stdio of ours): it waits for the status
     file to name it (stdin closes), then repairs what is left with BACKGROUND_SECONDS."""
+    import subprocess
+
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "uv-user.py")
     if not sys.executable or not os.path.isfile(script):
         report.error_count += 1
@@ -1072,6 +1111,10 @@ def wait_for_go() -> None:
 
 def _hand_to_root(report: Report, seconds: Optional[float]) -> None:
     """Not root, and entries are someone else's: `sudo -n uv-user repair`, or say what to run as root."""
+    import subprocess
+
+    from . import privilege
+
     if privilege.sudo_works():
         cmd = [paths.COMMAND, "repair", "--user", report.user, "--root", report.root]
         if seconds:

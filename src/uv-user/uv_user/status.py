@@ -24,7 +24,9 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import Dict, Optional
+TYPE_CHECKING = False  # typing is for type checkers: importing it costs every start milliseconds
+if TYPE_CHECKING:
+    from typing import Dict, Optional
 
 VERSION = 1
 ERRORS_KEPT = 5
