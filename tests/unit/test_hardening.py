@@ -505,6 +505,7 @@ def test_an_entry_replaced_after_its_directory_was_listed_is_not_re_owned(hostil
     tree, outside = hostile
     (tree / "venv" / "file").write_text("")
     chown_all(tree, 0, 0)
+    os.lchown(tree / "venv", *OWNER)  # where the user can replace names (only root can in a root-owned venv)
 
     def replace() -> None:
         os.rename(tree / "venv" / "file", tree / "venv" / "file.moved")  # kept, so its inode is not reused

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from uv_user import mounts, privilege, repair, status
 from uv_user.errors import UvUserError
@@ -189,7 +191,15 @@ def test_an_entry_that_cannot_be_changed_is_reported_and_the_rest_is_changed(tre
             raise PermissionError(1, "Operation not permitted")
         real(fd, st, uid, gid)
 
+    real_at = repair._chown_at
+
+    def chown_at(name, uid, gid, dir_fd, follow_symlinks):  # cache is root's: locked, changed by name
+        if os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_ino == stuck:
+            raise PermissionError(1, "Operation not permitted")
+        real_at(name, uid, gid, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
     monkeypatch.setattr(repair, "_chown_fd", chown_fd)
+    monkeypatch.setattr(repair, "_chown_at", chown_at)
     report = repair.repair(str(tree.root), *OWNER)
     assert report.errors == ["{}: Operation not permitted".format(tree.root / "cache" / "gid-only")]
     assert report.error_count == 1 and report.changed == len(tree.mismatched) - 2
@@ -370,6 +380,8 @@ def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeyp
     (root / "cache" / "mod.py").write_text("")
     os.link(str(root / "cache" / "mod.py"), str(root / "mod.py"))
     chown_tree(root, STRANGER)
+    for directory in (root, root / "cache"):  # group-writable: names someone may move, counted the careful way
+        os.chmod(str(directory), 0o775)
 
     class NoInotify:
         def __init__(self) -> None:
@@ -429,6 +441,19 @@ def test_the_status_file_is_never_written_through_a_link(tmp_path):
     assert status.write(str(tmp_path / "theirs" / "repair.json"), {}) == \
         "{} is not root's alone (owner {}, mode 755)".format(tmp_path / "theirs", STRANGER[0])
     assert os.listdir(str(tmp_path / "theirs")) == []
+
+
+_PLAIN = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                   max_size=4), max_leaves=12)
+
+
+@settings(deadline=None, max_examples=400)
+@given(st.dictionaries(st.text(max_size=12), _PLAIN, max_size=8))
+@example({"errors": ["bad\udcff\nname", "\x7f\U0001f600"], "seconds": float("inf"), "x": float("nan")})
+def test_the_status_file_is_written_as_json_would_write_it(state):
+    # status.dumps stands in for json.dumps at every start (json imports re: milliseconds).
+    assert status.dumps(state) == json.dumps(state, sort_keys=True)
 
 
 def test_not_root_without_sudo_the_repair_says_what_to_run(tmp_path, monkeypatch):
