@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pwd
@@ -11,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from uv_user import doctor, paths, privilege, repair
 
@@ -142,13 +146,41 @@ def test_repair_entrypoint_survives_an_unexpected_error_with_one_line(cli_env, t
     assert_one_error_line(result, "unexpected error (RuntimeError: disk on fire)")
 
 
-def test_the_entrypoints_arguments_read_by_hand_are_what_the_parser_reads():
+_REPAIR_WORDS = ["repair", "--entrypoint", "--dry-run", "--continue", "--user", "--root", "--state", "--max-seconds",
+                 "vscode", "/opt/x", "1.5", "1e-9", "inf", "nan", "-1", "", "--ent", "--user=x", "-h", "abc", "sync"]
+
+
+def parsed(argv):
     from uv_user import cli
 
-    by_hand = cli.entrypoint_args(["repair", "--entrypoint"])
-    assert vars(by_hand) == vars(cli.parser().parse_args(["repair", "--entrypoint"]))
-    for other in (["repair"], ["repair", "--entrypoint", "--dry-run"], ["--entrypoint", "repair"], ["sync"]):
-        assert cli.entrypoint_args(other) is None
+    try:
+        return {key: repr(value) for key, value in vars(cli.parser().parse_args(argv)).items()}
+    except SystemExit:
+        return None
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.sampled_from(_REPAIR_WORDS), max_size=7).map(lambda words: ["repair"] + words))
+@example(["repair", "--entrypoint"])
+@example(["repair", "--continue", "--user", "vscode", "--root", "/opt/x", "--state", "/var/lib/x/repair.json"])
+def test_a_repair_command_line_read_by_hand_is_what_the_parser_reads(argv):
+    from uv_user import cli
+
+    by_hand = cli.repair_args(argv)
+    if by_hand is not None:
+        with contextlib.redirect_stderr(io.StringIO()):
+            assert {key: repr(value) for key, value in vars(by_hand).items()} == parsed(argv)
+
+
+def test_the_plain_repair_command_lines_are_read_by_hand():
+    from uv_user import cli
+
+    for argv in (["repair", "--entrypoint"], ["repair", "--user", "root", "--root", "/tmp/t", "--state", "/tmp/s"],
+                 ["repair", "--continue", "--user", "vscode", "--root", "/opt/uv-user", "--state", "/s"]):
+        assert cli.repair_args(argv) is not None, argv
+    for argv in (["repair", "--user=x"], ["repair", "--ent"], ["repair", "--max-seconds", "abc"], ["repair", "-h"],
+                 ["sync"], ["doctor", "--fix"]):
+        assert cli.repair_args(argv) is None, argv
 
 
 def test_a_start_imports_nothing_only_the_other_commands_need(cli_env, tmp_path):

@@ -20,7 +20,7 @@ from .text import shown
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from typing import List, Optional
+    from typing import Dict, List, Optional
 
 
 def log(message: str) -> None:
@@ -173,21 +173,44 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def entrypoint_args(argv: List[str]) -> Optional[argparse.Namespace]:
-    """What the argument parser makes of ``argv`` when it is exactly entrypoint.sh's ``repair
-    --entrypoint`` (None otherwise): read by hand, since importing argparse takes longer than
-    starting Python does, and every container start runs this. A test holds it to the parser."""
-    if argv != ["repair", "--entrypoint"]:
+# `uv-user repair`'s options as the parser defines them (parser() below): flags, and options with a value.
+_REPAIR_FLAGS = {"--entrypoint": "entrypoint", "--dry-run": "dry_run", "--continue": "resume"}
+_REPAIR_VALUES = {"--user": "user", "--root": "root", "--state": "state", "--max-seconds": "max_seconds"}
+
+
+def repair_args(argv: List[str]) -> Optional[argparse.Namespace]:
+    """What the parser makes of a plain ``repair`` command line (entrypoint.sh's ``repair
+    --entrypoint``, the detached continuation's), read by hand: importing argparse takes longer than
+    starting Python does, and every container start runs one. None for anything else (``--opt=value``,
+    abbreviations, values starting with "-", --help, mistakes): the parser reads those, and says what
+    is wrong. A test holds the two to the same result."""
+    if argv[:1] != ["repair"]:
         return None
+    found: Dict[str, object] = dict(command="repair", func=cmd_repair, dry_run=False, entrypoint=False, user="",
+                                    root=paths.ROOT, max_seconds=0.0, state=paths.REPAIR_STATE, resume=False)
+    rest = argv[1:]
+    while rest:
+        option = rest.pop(0)
+        if option in _REPAIR_FLAGS:
+            found[_REPAIR_FLAGS[option]] = True
+        elif option in _REPAIR_VALUES and rest and not rest[0].startswith("-"):
+            value: object = rest.pop(0)
+            if option == "--max-seconds":
+                try:
+                    value = float(str(value))  # what the parser's type=float does
+                except ValueError:
+                    return None
+            found[_REPAIR_VALUES[option]] = value
+        else:
+            return None
     import types
 
-    return types.SimpleNamespace(command="repair", func=cmd_repair, dry_run=False, entrypoint=True, user="",
-                                 root=paths.ROOT, max_seconds=0.0, state=paths.REPAIR_STATE, resume=False)
+    return types.SimpleNamespace(**found)  # type: ignore[return-value]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = entrypoint_args(argv) or parser().parse_args(argv)
+    args = repair_args(argv) or parser().parse_args(argv)
     if not getattr(args, "func", None):
         parser().print_help()
         return 2

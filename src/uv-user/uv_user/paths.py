@@ -7,6 +7,7 @@ it cannot depend on options, so neither can these paths.
 from __future__ import annotations
 
 import posixpath
+
 TYPE_CHECKING = False  # typing is for type checkers: importing it costs every start milliseconds
 if TYPE_CHECKING:
     from typing import Tuple

@@ -11,6 +11,7 @@ first; :func:`one_line` is the last line of defence for a whole message.
 from __future__ import annotations
 
 import os
+
 TYPE_CHECKING = False  # typing is for type checkers: importing it costs every start milliseconds
 if TYPE_CHECKING:
     from typing import Union
