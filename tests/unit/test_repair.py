@@ -396,6 +396,26 @@ def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeyp
     assert tuple(os.lstat(str(root / "mod.py"))[4:6]) == STRANGER
 
 
+@needs_root
+def test_hard_links_in_locked_directories_need_no_inotify(tmp_path, monkeypatch):
+    # The same tree with its directories 0755 (a remap's): no one but root can move a name while they
+    # are root's, so the names are counted as listed.
+    root = tmp_path / "tree"
+    (root / "cache").mkdir(parents=True)
+    (root / "cache" / "mod.py").write_text("")
+    os.link(str(root / "cache" / "mod.py"), str(root / "mod.py"))
+    chown_tree(root, STRANGER)
+
+    class NoInotify:
+        def __init__(self) -> None:
+            raise AssertionError("inotify was asked for")
+
+    monkeypatch.setattr(repair, "_Watcher", NoInotify)
+    report = repair.repair(str(root), *OWNER)
+    assert (report.changed, report.refused, report.errors) == (3, 0, [])
+    assert not_owned_by(root, OWNER) == []
+
+
 # ----------------------------------------------------------------------------- for a user, with a status file
 
 
