@@ -60,7 +60,8 @@ def mount_mode(root: Path) -> str:
         os.close(fd)
     if found.per_entry:
         return "a mount id per directory and per entry changed"
-    return "{} same-filesystem mount point(s) pinned at the start".format(len(found.points)) if found.points \
+    pinned = sum(map(len, found.points.values()))
+    return "{} same-filesystem mount point(s) pinned at the start".format(pinned) if pinned \
         else "st_dev alone (no same-filesystem mount below)"
 
 

@@ -243,7 +243,7 @@ class _Mounts:
 
     def __init__(self, root_fd: int) -> None:
         self.root_id = linux.mount_id(root_fd, proc_first=True)
-        self.points: Set[Tuple[Key, str]] = set()
+        self.points: Dict[Key, Set[str]] = {}  # directory → names in it that are mount points
         self.per_entry = False
         self.fstype = ""  # the tree's filesystem type ("" when the mount table does not say)
         if self.root_id is None:
@@ -271,7 +271,7 @@ class _Mounts:
         try:
             if linux.mount_id_at(fd, name) != row.ident:
                 return False
-            self.points.add((_key(os.fstat(fd)), name))
+            self.points.setdefault(_key(os.fstat(fd)), set()).add(name)
             return True
         except OSError:
             return False
@@ -390,7 +390,9 @@ class _Walk:
         self.full: Set[Key] = set()  # directories listed with no depth limit (never listed twice)
         self.partial: Dict[Key, Set[str]] = {}  # names handled by a depth-limited listing
         self.links: Dict[Key, _Link] = {}  # hard-linked files counted under inotify (settle_links)
-        # Hard-linked files whose names, all in locked directories so far, are counted as listed: the names.
+        # Hard-linked files whose names, all in locked directories so far, are counted as listed: the one
+        # name seen of a file with two (what uv makes), and the names seen of the others.
+        self.pairs: Dict[Key, Tuple[_Dir, str]] = {}
         self.counting: Dict[Key, List[Tuple[_Dir, str]]] = {}
         self.names: Dict[Key, Tuple[int, Set[Tuple[Key, str]]]] = {}  # scan only: hard links' nlink, names
         self.entered: Set[Key] = set()  # directories already checked (a shallow listing enters them first)
@@ -710,7 +712,7 @@ class _Walk:
     def defer(self, node: _Dir, name: str, st: os.stat_result, watched: bool) -> None:
         """A hard-linked file: re-owned at the end, once its names are known to be all inside."""
         key = (st.st_dev, st.st_ino)
-        link = self.links.get(key) or (self.unlock(key) if key in self.counting else None)
+        link = self.links.get(key) or (self.unlock(key) if key in self.counting or key in self.pairs else None)
         if link is None:
             link = self.links[key] = _Link(key)
         link.names.append((node, name))
@@ -767,9 +769,9 @@ class _Walk:
         watched = self.change and not locked and self.watch(node)
         pending: List[Tuple[str, os.stat_result]] = []
         uid, gid, dev, report, change = self.uid, self.gid, self.dev, self.report, self.change
-        links, counting = self.links, self.counting
+        links, counting, pairs = self.links, self.counting, self.pairs
         assert self.mounts is not None
-        per_entry, points = self.mounts.per_entry, self.mounts.points
+        per_entry, points = self.mounts.per_entry, self.mounts.points.get(node.key)
         try:
             entries = _scandir(node.fd)
         except OSError as exc:
@@ -777,6 +779,8 @@ class _Walk:
             return pending
         seen = wrong = changed = 0  # counted here, added to the report once (the hot loop of a big tree)
         node_key, listed, dir_fd, chown_at = node.key, report.mismatches, node.fd, _chown_at
+        room = LISTED - len(listed)
+        shallow, check_at = bool(before) or record is not None, 1024
         with entries:
             for entry in entries:
                 name = entry.name
@@ -789,16 +793,19 @@ class _Walk:
                     self.error(self.entry_path(node, name), _why(exc))
                     continue
                 is_dir = st.st_mode & 0o170000 == 0o040000
-                if before and name in before:  # handled by an earlier, shallower listing
-                    if is_dir and st.st_dev == dev:
-                        pending.append((name, st))
-                    continue
-                if record is not None:
-                    record.add(name)
+                if shallow:  # a depth-limited listing, or one after it
+                    if before and name in before:  # handled by an earlier, shallower listing
+                        if is_dir and st.st_dev == dev:
+                            pending.append((name, st))
+                        continue
+                    if record is not None:
+                        record.add(name)
                 seen += 1
-                if not seen & 1023 and self.clock():
-                    break
-                if st.st_dev != dev or (points and (node_key, name) in points):
+                if seen == check_at:
+                    if self.clock():
+                        break
+                    check_at += 1024
+                if st.st_dev != dev or (points and name in points):
                     self.skip_mount(self.entry_path(node, name))
                 elif is_dir:
                     pending.append((name, st))  # checked (and counted) when entered: it may be a mount
@@ -807,25 +814,28 @@ class _Walk:
                         self.skip_mount(self.entry_path(node, name))
                         continue
                     wrong += 1
-                    if len(listed) < LISTED:
+                    if room > 0:
+                        room -= 1
                         listed.append(Mismatch(self.entry_path(node, name), st.st_uid, st.st_gid, st.st_ino,
                                                st.st_dev, st.st_nlink))
                     if not change:
                         if st.st_nlink > 1:
                             self.names.setdefault(_key(st), (st.st_nlink, set()))[1].add((node_key, name))
                     elif locked:  # the name is the inode listed until root gives the directory away
-                        names = None
+                        first = None
                         if st.st_nlink > 1:  # a hard-linked file (uv hard-links the env to the cache)
                             key = (st.st_dev, st.st_ino)
-                            names = counting.get(key)
-                            if names is None and key not in links:  # its first name: counted, held
-                                counting[key] = [(node, name)]
-                                node.holds += 1
-                                continue
-                            if names is None or len(names) + 1 != st.st_nlink:
+                            first = pairs.pop(key, None)
+                            if first is None or st.st_nlink != 2:
+                                if first is not None:
+                                    counting[key] = [first]
+                                elif st.st_nlink == 2 and key not in counting and key not in links:
+                                    pairs[key] = (node, name)  # one of its two names: counted, its directory held
+                                    node.holds += 1
+                                    continue
                                 self.locked_link(node, name, st)
                                 continue
-                            del counting[key]  # its last name: every name of it is in locked directories
+                            # Its other name counted, in a directory still locked: both are the tree's (locked_link).
                         try:
                             chown_at(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
                             changed += 1
@@ -833,16 +843,16 @@ class _Walk:
                             report.raced += 1  # only root can remove it: root's own uv, say
                         except OSError as exc:
                             self.error(self.entry_path(node, name), _why(exc))
-                        if names is not None:
-                            for other, _ in names:
-                                other.holds -= 1
-                                if not other.holds and other.taken and not other.listing:
-                                    self.give(other)
+                        if first is not None:
+                            other = first[0]
+                            other.holds -= 1
+                            if not other.holds and other.taken and not other.listing:
+                                self.give(other)
                     elif st.st_nlink > 1:  # where the user can change names (uv hard-links the env to the cache)
                         key = (st.st_dev, st.st_ino)
                         link = links.get(key)
                         if link is None:
-                            if key in counting:
+                            if key in counting or key in pairs:
                                 link = self.unlock(key)
                             else:
                                 link = links[key] = _Link(key)
@@ -863,34 +873,50 @@ class _Walk:
         return pending
 
     def locked_link(self, node: _Dir, name: str, st: os.stat_result) -> None:
-        """A hard-linked file's name in a locked directory, when it is not the first or last name of a
-        file counted as listed (the listing handles those).
+        """A hard-linked file's name in a locked directory (the listing itself handles the two names of
+        a file with two).
 
         The count: each name counted has stayed where it was listed (no one but root could move it:
-        its directory is still locked), and this listing read the link count. When they are equal,
-        every name of the file was one counted at that moment, so it is the tree's, and it is
-        re-owned by this name. A name seen where the user can change names (unlock), or a count
-        over the link count (only root could remove a name), make the file go the careful way.
+        its directory is still locked, held for it), and this listing read the link count. When the
+        two are equal, every name of the file was one counted at that moment, so it is the tree's,
+        and it is re-owned by this name. A name seen where the user can change names (unlock), or a
+        count over the link count (only root could remove a name), make the file go the careful way.
         """
         key = (st.st_dev, st.st_ino)
         names = self.counting.get(key)
-        if names is None:  # the file goes the careful way already
-            link = self.links[key]
-            link.names.append((node, name))
-            link.unseen = True
-            self.careful(node)
-            return
+        if names is None:
+            link = self.links.get(key)
+            if link is not None:  # the file goes the careful way already
+                link.names.append((node, name))
+                link.unseen = True
+                self.careful(node)
+                return
+            names = self.counting[key] = []
         names.append((node, name))
         node.holds += 1
+        if len(names) < st.st_nlink:
+            return
         if len(names) > st.st_nlink:
             self.unlock(key)
+            return
+        del self.counting[key]
+        try:
+            _chown_at(name, self.uid, self.gid, dir_fd=node.fd, follow_symlinks=False)
+            self.report.changed += 1
+        except FileNotFoundError:
+            self.report.raced += 1
+        except OSError as exc:
+            self.error(self.entry_path(node, name), _why(exc))
+        for other, _ in names:
+            self.unhold(other)
 
     def unlock(self, key: Key) -> _Link:
         """A hard-linked file counted as listed, now to be counted under inotify at the end
         (settle_links), as any file with a name where the user can change names; the locked
         directories holding its names need not wait for it."""
         link = self.links[key] = _Link(key)
-        link.names = self.counting.pop(key, [])
+        first = self.pairs.pop(key, None)
+        link.names = [first] if first is not None else self.counting.pop(key, [])
         link.unseen = True
         for node, _ in link.names:
             self.careful(node)
@@ -995,6 +1021,9 @@ class _Walk:
     def settle_counted(self) -> None:
         """Files counted as listed whose names counted stayed under their link count: counted once more,
         as the listing would (their directories are still locked), then re-owned, or left alone."""
+        for key, first in self.pairs.items():
+            self.counting[key] = [first]
+        self.pairs.clear()
         for key, names in list(self.counting.items()):
             node, name = names[0]
             reopened = node.fd < 0
