@@ -183,19 +183,27 @@ def test_the_plain_repair_command_lines_are_read_by_hand():
         assert cli.repair_args(argv) is None, argv
 
 
+@pytest.mark.root  # a real repair, as at a start
 def test_a_start_imports_nothing_only_the_other_commands_need(cli_env, tmp_path):
-    # Every container start runs `uv-user repair --entrypoint`: argparse, dataclasses, typing and
-    # subprocess each cost milliseconds there (Performance in the README).
+    # Every container start runs `uv-user repair --entrypoint`: argparse, dataclasses, typing,
+    # subprocess and json (re, enum) each cost milliseconds there (Performance in the README).
+    tree = tmp_path / "tree"
+    (tree / "venv" / "lib").mkdir(parents=True)
+    (tree / "venv" / "lib" / "mod.py").write_text("")
+    os.lchown(str(tree / "venv" / "lib"), 12345, 12345)
     record = tmp_path / "install.json"
-    record.write_text(json.dumps({"username": "no-such-user"}))
-    code = ("import sys; sys.path.insert(0, {!r})\nfrom uv_user import paths\npaths.RECORD = {!r}\n"
+    record.write_text(json.dumps({"username": "root", "options": {"autoSync": "lock"}}, indent=2))
+    code = ("import sys; sys.path.insert(0, {feature!r})\nfrom uv_user import paths\n"
+            "paths.RECORD, paths.ROOT, paths.REPAIR_STATE = {record!r}, {tree!r}, {state!r}\n"
             "from uv_user.cli import main\ncode = main(['repair', '--entrypoint'])\n"
-            "print(sorted(set(sys.modules) & {{'argparse', 'dataclasses', 'typing', 'subprocess', 'inspect', "
-            "'uv_user.autosync', 'uv_user.facts', 'ctypes'}}))\nsys.exit(code)").format(str(FEATURE_DIR), str(record))
+            "print(sorted(set(sys.modules) & {{'argparse', 'dataclasses', 'typing', 'subprocess', 'inspect', 'json', "
+            "'re', 'enum', 'uv_user.autosync', 'uv_user.facts'}}))\nsys.exit(code)").format(
+                feature=str(FEATURE_DIR), record=str(record), tree=str(tree), state=str(tmp_path / "s" / "r.json"))
     result = subprocess.run([sys.executable, "-E", "-s", "-S", "-c", code], env=cli_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-    assert result.returncode == 0 and "user 'no-such-user' does not exist" in result.stderr
-    assert result.stdout == "[]\n"
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "uv-user: re-owned 1 of 4 entries under {} for root (0:0)\n[]\n".format(tree)
+    assert os.lstat(str(tree / "venv" / "lib")).st_uid == 0
 
 
 @pytest.mark.root  # chown to another uid

@@ -476,6 +476,31 @@ def test_the_status_file_is_written_as_json_would_write_it(state):
     assert status.dumps(state) == json.dumps(state, sort_keys=True)
 
 
+_JSON_TEXT = st.one_of(_PLAIN.map(lambda value: json.dumps(value, indent=2, sort_keys=True)),
+                      _PLAIN.map(json.dumps), st.text(max_size=30),
+                      st.text(alphabet='{}[]",: \t\n01eE.-+truefalsnNIiy\\u', max_size=30))
+
+
+def same(a, b) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # NaN included
+
+
+@settings(deadline=None, max_examples=600)
+@given(_JSON_TEXT)
+@example(json.dumps({"username": "vscode", "options": {"autoSync": "lock"}}, indent=2, sort_keys=True))
+@example("\ufeff{}")
+@example('{"a": 1} {"b": 2}')
+def test_the_install_record_is_read_as_json_loads_reads_it(text):
+    # repair.json_loads stands in for json.loads at every start (the json package imports re).
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            repair.json_loads(text)
+        return
+    assert same(repair.json_loads(text), expected)
+
+
 def test_not_root_without_sudo_the_repair_says_what_to_run(tmp_path, monkeypatch):
     root = tmp_path / "tree"
     (root / "venv").mkdir(parents=True)

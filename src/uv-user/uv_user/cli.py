@@ -7,7 +7,6 @@ make the plan (pure) → print it → apply it. Expected failures end in one
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -16,7 +15,7 @@ from .errors import UvUserError
 from .text import shown
 
 # `uv-user repair --entrypoint` runs at every container start: what only the other commands need
-# (argparse, autosync, typing) is imported where they use it.
+# (argparse, autosync, json, typing) is imported where they use it.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -28,6 +27,8 @@ def log(message: str) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    import json
+
     from . import apply, facts, index, options, plan, users
     from .net import Fetcher
 

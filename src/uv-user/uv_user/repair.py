@@ -1375,14 +1375,43 @@ def _read_record() -> Dict[str, object]:
     """The install record as facts.read_record reads it ({} when absent or unreadable). Read here, not
     through facts: that module imports what only the install and the doctor need (subprocess,
     dataclasses, glob), and this runs at every start."""
-    import json
-
     try:
         with open(paths.RECORD, "rb") as handle:
-            data = json.loads(handle.read().decode("utf-8"))
+            data = json_loads(handle.read().decode("utf-8"))
     except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return {}
     return data if isinstance(data, dict) else {}
+
+
+class _JsonDefaults:
+    """What json.loads gives its scanner (json.decoder.JSONDecoder's defaults)."""
+
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float, parse_int, parse_constant = float, int, float  # float() reads NaN, Infinity, -Infinity
+
+
+_JSON_SPACE = " \t\n\r"
+
+
+def json_loads(text: str) -> object:
+    """json.loads(text) with the C scanner json.loads itself uses, without importing the json package:
+    its decoder compiles regular expressions when imported (re and enum: ~5 ms at every start). A
+    Python without that scanner gets json.loads. Raises ValueError where json.loads does."""
+    try:
+        from _json import make_scanner
+    except ImportError:
+        import json
+
+        return json.loads(text)
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    try:
+        value, end = make_scanner(_JsonDefaults)(text, start)
+    except StopIteration:
+        raise ValueError("not a JSON document")
+    if text[end:].strip(_JSON_SPACE):
+        raise ValueError("more than one JSON document")
+    return value
 
 
 def for_user(name: str = "", root: str = paths.ROOT, seconds: Optional[float] = None, dry_run: bool = False,
@@ -1445,8 +1474,8 @@ def _continue_in_background(report: Report, state: str) -> Optional["subprocess.
     try:
         child = subprocess.Popen(
             [sys.executable, "-E", "-s", "-S", script, "repair", "--continue", "--user", report.user, "--root",
-             report.root, "--state", state], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            cwd="/", env={"PATH": paths.SYSTEM_PATH, "LC_ALL": "C.UTF-8"}, close_fds=True, start_new_session=True)
+             report.root, "--state", state], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, cwd="/", env={"PATH": paths.SYSTEM_PATH, "LC_ALL": "C.UTF-8"}, close_fds=True, start_new_session=True)
     except OSError as exc:
         report.error_count += 1
         report.errors.append("cannot continue in the background ({}): the next start goes on".format(
