@@ -80,6 +80,7 @@ repair costs one lstat per entry.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import pwd
 import stat
@@ -1318,7 +1319,15 @@ def _walk(root: str, uid: int, gid: int, deadline: Optional[float], change: bool
     started = time.monotonic()
     root_st = check_root(root)
     report = Report(os.path.normpath(root), uid, gid, dry_run=not change, root_dev=root_st.st_dev)
-    _Walk(report, change, deadline, lock).run(root_st, priority=change)
+    # The walk makes many short-lived objects and no reference cycles: the cyclic collector, run every
+    # few hundred allocations, would find nothing and cost ~6 % of a full repair.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _Walk(report, change, deadline, lock).run(root_st, priority=change)
+    finally:
+        if collecting:
+            gc.enable()
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
