@@ -591,13 +591,17 @@ class _Walk:
         are then changed by name (see "Locked directories"). False: the deadline passed first."""
         if not self.serialize():
             return False
-        user_can_chmod = st.st_uid == self.uid != 0
-        if self.fast and not user_can_chmod and not st.st_mode & 0o022:
+        if self.fast and self.lockable(st):
             node.lockable = True
             self.deferred.add(node.key)
         else:
             self.fchown(node, node.path(self.root))
         return True
+
+    def lockable(self, st: os.stat_result) -> bool:
+        """A directory the user does not own (or could chmod) and no group or other may write."""
+        user_can_chmod = st.st_uid == self.uid != 0
+        return not user_can_chmod and not st.st_mode & 0o022
 
     def serialize(self) -> bool:
         """Before the first directory this walk re-owns: wait until no other repair re-owns any.
@@ -950,10 +954,13 @@ class _Walk:
                     self.leave(frame.node, self.stack[-1].node)
                 continue
             name, st = frame.pending.pop()
+            left = None if frame.depth is None else frame.depth - 1
+            if left == 0 and not (self.change and needs_change(st, self.uid, self.gid) and
+                                  not (self.fast and self.lockable(st))):
+                continue  # reached, not to be listed, nothing to re-own before its listing: left for that
             child = self.enter(frame.node, name, st)
             if child is None:
                 continue
-            left = None if frame.depth is None else frame.depth - 1
             if left == 0 or (left is None and child.key in self.full):
                 self.release(child)
                 continue
