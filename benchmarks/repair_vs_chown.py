@@ -5,7 +5,10 @@ a UID remap), and a repair with nothing to change (beside every start) must stay
 `find -xdev` of the same tree. Timing each alone on another day proves nothing: this builds one
 uv-shaped scratch tree (benchmarks/incontainer/populate.py: a cache whose files are hard-linked
 into the env's site-packages), then times, alternately and several rounds, each against the
-other on the very same tree, and prints the medians and the ratios.
+other on the very same tree, and prints the medians and the ratios. The command is run as installed
+(the /usr/local/bin/uv-user wrapper scripts.command writes, on this interpreter), start and imports
+included; the Python API for root and for a non-root uid (whose directories are made root's while
+their entries are re-owned, then given: one more call per directory).
 
 Usage (as root): python3 benchmarks/repair_vs_chown.py [--files 30000] [--rounds 7] [--tmpfs]
   --tmpfs  build the tree on a fresh tmpfs mount (as a named volume is: its own mount, so the

@@ -16,7 +16,12 @@ Format (JSON object, version 1): state ("running" | "continuing" | "complete" |
 "incomplete" | "failed"), pid, background_pid, started and finished (Unix times; finished
 is null until then), background (true in the detached continuation), user, uid, gid, root,
 deadline_seconds, scanned, mismatched, changed, refused, raced, error_count, errors (the
-first few lines, escaped), skipped_mounts (how many), seconds.
+first few lines, escaped), skipped_mounts (how many), seconds. It is written by dumps(), not
+the json module, which a start would pay milliseconds to import.
+
+Beside it, ``repair.lock`` (0600, root's): a repair holds it (flock) from the first directory it
+re-owns to its end, so that repairs take turns (repair.py: "Locked directories"). Only root can
+open it, so the dev user can neither hold it nor plant another in its place.
 """
 
 from __future__ import annotations
