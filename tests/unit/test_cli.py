@@ -199,7 +199,7 @@ def test_a_start_imports_nothing_only_the_other_commands_need(cli_env, tmp_path)
             "print(sorted(set(sys.modules) & {{'argparse', 'dataclasses', 'typing', 'subprocess', 'inspect', 'json', "
             "'re', 'enum', 'uv_user.autosync', 'uv_user.facts'}}))\nsys.exit(code)").format(
                 feature=str(FEATURE_DIR), record=str(record), tree=str(tree), state=str(tmp_path / "s" / "r.json"))
-    result = subprocess.run([sys.executable, "-E", "-s", "-S", "-c", code], env=cli_env(), stdout=subprocess.PIPE,
+    result = subprocess.run([sys.executable, "-B", "-E", "-s", "-S", "-c", code], env=cli_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == "uv-user: re-owned 1 of 4 entries under {} for root (0:0)\n[]\n".format(tree)
