@@ -1008,7 +1008,9 @@ class _Walk:
         means every name seen was still there when the count was read, so the count is exact.
         Names the walk saw after watching their directory need no second look (the fast path);
         the others are looked at again, batch by batch (settle_batch). Any doubt: look again
-        (LINK_TRIES), then leave the file alone and say so.
+        (LINK_TRIES), then leave the file alone and say so. Files whose names are all in locked
+        directories were counted as listed (locked_link); those still short of their link count are
+        settled first (settle_counted).
         """
         self.settle_counted()
         links = list(self.links.values())
