@@ -5,7 +5,10 @@ a UID remap), and a repair with nothing to change (beside every start) must stay
 `find -xdev` of the same tree. Timing each alone on another day proves nothing: this builds one
 uv-shaped scratch tree (benchmarks/incontainer/populate.py: a cache whose files are hard-linked
 into the env's site-packages), then times, alternately and several rounds, each against the
-other on the very same tree, and prints the medians and the ratios.
+other on the very same tree, and prints the medians and the ratios. The command is run as installed
+(the /usr/local/bin/uv-user wrapper scripts.command writes, on this interpreter), start and imports
+included; the Python API for root and for a non-root uid (whose directories are made root's while
+their entries are re-owned, then given: one more call per directory).
 
 Usage (as root): python3 benchmarks/repair_vs_chown.py [--files 30000] [--rounds 7] [--tmpfs]
   --tmpfs  build the tree on a fresh tmpfs mount (as a named volume is: its own mount, so the
@@ -29,13 +32,16 @@ from typing import Callable, Dict, List
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src" / "uv-user"))
 
-from uv_user import repair  # noqa: E402
+from uv_user import repair, scripts  # noqa: E402
 
 # Who the tree must belong to: root, so the command (which takes a user name) needs no account made
 # for the run; what is timed is the same for any uid. Before each timed re-owning it is OTHER's.
 OWNER, OWNER_NAME = (0, 0), "root"
 OTHER = (4343, 4343)
-UV_USER = HERE.parent / "src" / "uv-user" / "uv-user.py"
+# The same repair for a non-root owner (the API needs no account): a non-root user's directories are
+# made root's while their entries are re-owned, then given to the user (root's need no second step).
+USER = (4242, 4242)
+FEATURE = HERE.parent / "src" / "uv-user"
 
 
 def chown_r(root: Path, owner: tuple) -> None:
@@ -57,34 +63,40 @@ def mount_mode(root: Path) -> str:
         os.close(fd)
     if found.per_entry:
         return "a mount id per directory and per entry changed"
-    return "{} same-filesystem mount point(s) pinned at the start".format(len(found.points)) if found.points \
+    pinned = sum(map(len, found.points.values()))
+    return "{} same-filesystem mount point(s) pinned at the start".format(pinned) if pinned \
         else "st_dev alone (no same-filesystem mount below)"
 
 
 def measure(root: Path, rounds: int) -> Dict[str, List[float]]:
-    samples: Dict[str, List[float]] = {"chown_r": [], "repair_api": [], "repair_command": [], "noop_repair": [],
-                                       "noop_scan": [], "find_xdev": [], "find_owner": []}
+    samples: Dict[str, List[float]] = {"chown_r": [], "repair_api": [], "repair_api_user": [], "repair_command": [],
+                                       "noop_repair": [], "noop_scan": [], "find_xdev": [], "find_owner": []}
+    state = root.parent / "state" / "repair.json"  # the status file's directory holds the repairs' lock
 
-    def repair_api() -> None:
-        report = repair.repair(str(root), *OWNER)
+    def repair_api(owner: tuple = OWNER) -> None:
+        report = repair.repair(str(root), *owner, state=str(state))
         assert report.error_count == 0 and not report.incomplete, report.errors
 
-    def repair_command() -> None:  # what the entrypoint runs, interpreter start included
-        subprocess.run([sys.executable, "-E", "-s", str(UV_USER), "repair", "--user", OWNER_NAME, "--root",
-                        str(root), "--state", str(root.parent / "state" / "repair.json")], check=True,
-                       stdout=subprocess.DEVNULL)
+    # The command as installed (/usr/local/bin/uv-user: a sh script exec'ing the interpreter, this one,
+    # on the feature's code), what the entrypoint runs; the interpreter's start and imports included.
+    command = root.parent / "uv-user-command"
+    command.write_text(scripts.command(sys.executable, share=str(FEATURE)))
+
+    def repair_command() -> None:
+        subprocess.run(["sh", str(command), "repair", "--user", OWNER_NAME, "--root", str(root), "--state",
+                        str(state)], check=True, stdout=subprocess.DEVNULL)
 
     for number in range(rounds):
-        order = ["chown_r", "repair_api", "repair_command"]
+        order = ["chown_r", "repair_api", "repair_api_user", "repair_command"]
         if number % 2:
             order.reverse()
         for name in order:
             chown_r(root, OTHER)  # untimed: everything is someone else's again
             action = {"chown_r": lambda: chown_r(root, OWNER), "repair_api": repair_api,
-                      "repair_command": repair_command}[name]
+                      "repair_api_user": lambda: repair_api(USER), "repair_command": repair_command}[name]
             samples[name].append(timed(action))
         chown_r(root, OWNER)
-        for name, action in (("noop_repair", lambda: repair.repair(str(root), *OWNER)),
+        for name, action in (("noop_repair", lambda: repair.repair(str(root), *OWNER, state=str(state))),
                              ("noop_scan", lambda: repair.scan(str(root), *OWNER)),
                              ("find_xdev", lambda: subprocess.run(["find", str(root), "-xdev"], check=True,
                                                                   stdout=subprocess.DEVNULL)),
@@ -123,6 +135,7 @@ def main() -> int:
                   where="a tmpfs mount" if args.tmpfs else str(scratch), mode=mode, rounds=args.rounds, **built))
         rows = [("chown -hR (every entry to another uid)", "chown_r"),
                 ("repair.repair() (every entry), Python API", "repair_api"),
+                ("the same, for a non-root uid", "repair_api_user"),
                 ("uv-user repair (every entry), the command", "repair_command"),
                 ("repair.repair(), nothing to change", "noop_repair"),
                 ("repair.scan(), nothing to change", "noop_scan"),
@@ -131,9 +144,10 @@ def main() -> int:
         for label, name in rows:
             print("  {:<44} {:8.3f} s   (min {:.3f}, max {:.3f})".format(
                 label, median[name], min(samples[name]), max(samples[name])))
-        print("ratios: repair API / chown -R = {:.2f}; command / chown -R = {:.2f}; "
+        print("ratios: repair API / chown -R = {:.2f} (non-root uid: {:.2f}); command / chown -R = {:.2f}; "
               "no-op repair / find -xdev = {:.2f}; no-op repair / find checking owners = {:.2f}".format(
-                  median["repair_api"] / median["chown_r"], median["repair_command"] / median["chown_r"],
+                  median["repair_api"] / median["chown_r"], median["repair_api_user"] / median["chown_r"],
+                  median["repair_command"] / median["chown_r"],
                   median["noop_repair"] / median["find_xdev"], median["noop_repair"] / median["find_owner"]))
     finally:
         if mounted:

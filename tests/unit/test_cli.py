@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -10,10 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from harness.common import run
 from harness.devcontainer import chown_tree
 from uv_user import cli, doctor, paths, privilege, repair
+
+FEATURE_DIR = Path(__file__).resolve().parents[2] / "src" / "uv-user"
 
 def assert_one_error_line(result, *fragments):
     lines = result.stderr.splitlines()
@@ -170,6 +176,66 @@ def test_repair_entrypoint_survives_an_unexpected_error_with_one_line(tmp_path, 
     assert code == 0
     assert_one_error_line(subprocess.CompletedProcess([], code, out, err),
                           "unexpected error (RuntimeError: disk on fire)")
+
+
+_REPAIR_WORDS = ["repair", "--entrypoint", "--dry-run", "--continue", "--user", "--root", "--state", "--max-seconds",
+                 "vscode", "/opt/x", "1.5", "1e-9", "inf", "nan", "-1", "", "--ent", "--user=x", "-h", "abc", "sync"]
+
+
+def parsed(argv):
+    from uv_user import cli
+
+    try:
+        return {key: repr(value) for key, value in vars(cli.parser().parse_args(argv)).items()}
+    except SystemExit:
+        return None
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.sampled_from(_REPAIR_WORDS), max_size=7).map(lambda words: ["repair"] + words))
+@example(["repair", "--entrypoint"])
+@example(["repair", "--continue", "--user", "vscode", "--root", "/opt/x", "--state", "/var/lib/x/repair.json"])
+def test_a_repair_command_line_read_by_hand_is_what_the_parser_reads(argv):
+    from uv_user import cli
+
+    by_hand = cli.repair_args(argv)
+    if by_hand is not None:
+        with contextlib.redirect_stderr(io.StringIO()):
+            assert {key: repr(value) for key, value in vars(by_hand).items()} == parsed(argv)
+
+
+def test_the_plain_repair_command_lines_are_read_by_hand():
+    from uv_user import cli
+
+    for argv in (["repair", "--entrypoint"], ["repair", "--user", "root", "--root", "/tmp/t", "--state", "/tmp/s"],
+                 ["repair", "--continue", "--user", "vscode", "--root", "/opt/uv-user", "--state", "/s"]):
+        assert cli.repair_args(argv) is not None, argv
+    for argv in (["repair", "--user=x"], ["repair", "--ent"], ["repair", "--max-seconds", "abc"], ["repair", "-h"],
+                 ["sync"], ["doctor", "--fix"]):
+        assert cli.repair_args(argv) is None, argv
+
+
+@pytest.mark.root  # a real repair, as at a start
+def test_a_start_imports_nothing_only_the_other_commands_need(cli_env, tmp_path):
+    # Every container start runs `uv-user repair --entrypoint`: argparse, dataclasses, typing,
+    # subprocess and json (re, enum) each cost milliseconds there (Performance in the README).
+    tree = tmp_path / "tree"
+    (tree / "venv" / "lib").mkdir(parents=True)
+    (tree / "venv" / "lib" / "mod.py").write_text("")
+    os.lchown(str(tree / "venv" / "lib"), 12345, 12345)
+    record = tmp_path / "install.json"
+    record.write_text(json.dumps({"username": "root", "options": {"autoSync": "lock"}}, indent=2))
+    code = ("import sys; sys.path.insert(0, {feature!r})\nfrom uv_user import paths\n"
+            "paths.RECORD, paths.ROOT, paths.REPAIR_STATE = {record!r}, {tree!r}, {state!r}\n"
+            "from uv_user.cli import main\ncode = main(['repair', '--entrypoint'])\n"
+            "print(sorted(set(sys.modules) & {{'argparse', 'dataclasses', 'typing', 'subprocess', 'inspect', 'json', "
+            "'re', 'enum', 'uv_user.autosync', 'uv_user.facts'}}))\nsys.exit(code)").format(
+                feature=str(FEATURE_DIR), record=str(record), tree=str(tree), state=str(tmp_path / "s" / "r.json"))
+    result = subprocess.run([sys.executable, "-B", "-E", "-s", "-S", "-c", code], env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "uv-user: re-owned 1 of 4 entries under {} for root (0:0)\n[]\n".format(tree)
+    assert os.lstat(str(tree / "venv" / "lib")).st_uid == 0
 
 
 @pytest.mark.root  # chown to another uid

@@ -14,6 +14,10 @@ import io
 import json
 import os
 import signal
+import stat
+import struct
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +27,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from uv_user import apply, facts, index, net, options, paths, plan, repair, users, wheels
+from uv_user import apply, facts, index, net, options, paths, plan, repair, status, users, wheels
 from uv_user import versions as versions_mod
 from harness.common import run
 from harness.devcontainer import chown_tree
@@ -497,6 +501,7 @@ def test_an_entry_replaced_after_its_directory_was_listed_is_not_re_owned(hostil
     tree, outside = hostile
     (tree / "venv" / "file").write_text("")
     chown_tree(tree, 0, 0)
+    os.lchown(tree / "venv", *OWNER)  # where the user can replace names (only root can in a root-owned venv)
 
     def replace() -> None:
         os.rename(tree / "venv" / "file", tree / "venv" / "file.moved")  # kept, so its inode is not reused
@@ -634,15 +639,17 @@ ATTACK_SECONDS = 3.0
 
 
 @contextlib.contextmanager
-def racing_user(workdir: Path, steps: Callable[[], None]) -> Iterator[None]:
-    """A child running ``steps`` in a loop as OWNER in ``workdir`` (failed steps are ignored)."""
+def racing_user(workdir: Path, steps: Callable[[], None], who: Tuple[int, int] = OWNER,
+                groups: Tuple[int, ...] = ()) -> Iterator[None]:
+    """A child running ``steps`` in a loop as ``who`` (OWNER: the dev user), with supplementary ``groups``,
+    in ``workdir`` (failed steps are ignored)."""
     pid = os.fork()
     if pid == 0:  # the attacker: never returns into pytest
         try:
             os.chdir(str(workdir))  # as root: the pytest tmp dirs above are not the user's to search
-            os.setgroups([])
-            os.setgid(OWNER[1])
-            os.setuid(OWNER[0])
+            os.setgroups(list(groups))
+            os.setgid(who[1])
+            os.setuid(who[0])
             end = time.monotonic() + ATTACK_SECONDS + 5
             while time.monotonic() < end:
                 try:
@@ -831,3 +838,325 @@ def test_a_name_removed_after_the_last_look_at_the_events_cannot_lower_the_link_
     report = repair.repair(str(tree), *OWNER)
     assert owner(outside / "secret") == (0, 0)
     assert len(report.errors) == 1 and "a hard link with 1 of its 2 names outside" in report.errors[0]
+
+
+# ============================================================================ a racing user against locked directories
+#
+# A directory to re-own that is not the user's and has no group or other write is made root's, its
+# entries re-owned by name and hard links counted as listed (repair.py: "Locked directories"). Each
+# attacker below races in such a directory, or in one that only looks like it. The rounds reset the
+# directory to what it was before a repair (the old owner's), so every repair locks it again.
+
+OLD_OWNER = (4343, 4343)  # the uid the user had before a remap: a setuid program of it, left on the volume, runs as it
+
+
+def swap_steps() -> None:
+    for src, dst in (("y", "f"), ("f", "y"), ("k", "f"), ("f", "k")):
+        os.rename(src, dst)
+
+
+def swap_tree(tmp_path: Path, owner: Tuple[int, int], mode: int) -> Tuple[Path, Path, Path, int]:
+    """tree/D (``owner``, ``mode``) holding y, a file of the old owner's that a repair re-owns, and k, a
+    name of outside/secret (root's, 0600), which a repair leaves alone. Returns tree, D, secret, an fd of y."""
+    tree, outside = user_tree(tmp_path, "D")
+    directory = tree / "D"
+    (directory / "y").write_text("")
+    os.link(str(outside / "secret"), str(directory / "k"))
+    os.lchown(str(directory / "y"), *OLD_OWNER)
+    os.lchown(str(directory), *owner)
+    os.chmod(str(directory), mode)
+    return tree, directory, outside / "secret", os.open(str(directory / "y"), os.O_RDONLY)
+
+
+def race_in(directory: Path, secret: Path, held: int, owner: Tuple[int, int], mode: int, tree: Path,
+            attacker: Tuple[int, int], groups: Tuple[int, ...] = (), steps: Callable[[], None] = swap_steps) -> int:
+    def before_each() -> None:  # as before a repair: y the old owner's, the directory as it was
+        os.fchown(held, *OLD_OWNER)
+        os.lchown(str(directory), *owner)
+        os.chmod(str(directory), mode)
+
+    try:
+        with racing_user(directory, steps, who=attacker, groups=groups):
+            return repair_while_racing(tree, secret, before_each)
+    finally:
+        os.close(held)
+
+
+@needs_root
+def test_the_old_owner_cannot_swap_names_in_a_directory_being_re_owned_by_name(tmp_path):
+    # After a remap the tree is the old uid's, 0755: lockable. Were the directory not made root's
+    # before its listing, a process of the old uid (a setuid program the user left) could swap k in
+    # under y's name between the listing and the change by name, and the secret would be handed over.
+    tree, directory, secret, held = swap_tree(tmp_path, OLD_OWNER, 0o755)
+    assert race_in(directory, secret, held, OLD_OWNER, 0o755, tree, attacker=OLD_OWNER) > 50
+    assert owner(directory) == OWNER and owner(secret) == (0, 0)
+
+
+def as_user(who: Tuple[int, int], workdir: Path, action: Callable[[], None], groups: Tuple[int, ...] = ()) -> bool:
+    """Run ``action`` in a child as ``who`` in ``workdir``; True when it went through, False when
+    permission was denied."""
+    pid = os.fork()
+    if pid == 0:
+        code = 2
+        try:
+            os.chdir(str(workdir))  # as root: the pytest tmp dirs above are not the user's to search
+            os.setgroups(list(groups))
+            os.setgid(who[1])
+            os.setuid(who[0])
+            action()
+            code = 0
+        except PermissionError:
+            code = 1
+        finally:
+            os._exit(code)
+    status_code = os.waitpid(pid, 0)[1]
+    assert os.WIFEXITED(status_code) and os.WEXITSTATUS(status_code) in (0, 1), status_code
+    return os.WEXITSTATUS(status_code) == 0
+
+
+@needs_root
+@pytest.mark.parametrize("owner_before, mode, attacker, locked", [
+    (OLD_OWNER, 0o755, OLD_OWNER, True),  # after a remap: a setuid program of the old uid's races
+    ((0, 0), 0o755, OWNER, True),  # a fresh volume: root's already
+    ((OLD_OWNER[0], OWNER[1]), 0o775, OWNER, False),  # the user's group may write: the careful way
+])
+def test_between_a_listing_and_the_changes_only_an_unlocked_directory_lets_a_name_be_swapped(
+        tmp_path, after_listing, owner_before, mode, attacker, locked):
+    # Deterministic: right after D's listing (y a plain file, k a name of the secret), the attacker
+    # puts k under y's name. In a locked directory it cannot; elsewhere the handle notices the swap.
+    tree, directory, secret, held = swap_tree(tmp_path, owner_before, mode)
+    os.close(held)
+
+    def swap() -> None:
+        os.rename("y", "f")
+        os.rename("k", "y")
+
+    went_through = []
+    after_listing(directory, lambda: went_through.append(as_user(attacker, directory, swap)))
+    report = repair.repair(str(tree), *OWNER)
+    assert went_through == [not locked]
+    assert owner(secret) == (0, 0) and os.stat(str(secret)).st_nlink == 2
+    assert report.refused == 1 or report.raced >= 1
+
+
+@needs_root
+def test_a_directory_a_group_of_the_users_can_write_is_not_locked(tmp_path):
+    # The old owner's, but group-writable for a supplementary group of the user's: the user can swap names.
+    mode, group = 0o775, 4545
+    tree, directory, secret, held = swap_tree(tmp_path, (OLD_OWNER[0], group), mode)
+    assert race_in(directory, secret, held, (OLD_OWNER[0], group), mode, tree, attacker=OWNER, groups=(group,)) > 50
+
+
+@needs_root
+def test_a_directory_the_user_owns_with_mode_0555_is_not_locked(tmp_path):
+    # Read-only, but the user's: it can chmod it back, swap, and chmod it again.
+    tree, directory, secret, held = swap_tree(tmp_path, OWNER, 0o555)
+
+    def steps() -> None:
+        os.chmod(".", 0o755)
+        swap_steps()
+        os.chmod(".", 0o555)
+
+    assert race_in(directory, secret, held, OWNER, 0o555, tree, attacker=OWNER, steps=steps) > 50
+
+
+def posix_acl(*entries: Tuple[int, int, int]) -> bytes:
+    """system.posix_acl_access as the kernel reads it: version 2, then (tag, perm, id) entries."""
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, ident) for tag, perm, ident in entries)
+
+
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, NO_ID = 0x01, 0x02, 0x04, 0x10, 0x20, 0xFFFFFFFF
+
+
+def grant_user_write(directory: Path, mask: int) -> None:
+    try:
+        os.setxattr(str(directory), "system.posix_acl_access", posix_acl(
+            (ACL_USER_OBJ, 7, NO_ID), (ACL_USER, 7, OWNER[0]), (ACL_GROUP_OBJ, 5, NO_ID), (ACL_MASK, mask, NO_ID),
+            (ACL_OTHER, 5, NO_ID)))
+    except OSError as exc:
+        pytest.skip("no POSIX ACLs here: {}".format(exc))
+
+
+@needs_root
+def test_a_directory_an_acl_lets_the_user_write_is_not_locked(tmp_path):
+    # The old owner's, 0755 before the ACL; the ACL names the user with rwx. Its mask (rwx) is what
+    # the mode's group bits show: 0775, not lockable. The user swaps names through the ACL.
+    tree, directory, secret, held = swap_tree(tmp_path, OLD_OWNER, 0o755)
+    grant_user_write(directory, mask=7)
+    assert stat.S_IMODE(os.lstat(str(directory)).st_mode) == 0o775
+    assert race_in(directory, secret, held, OLD_OWNER, 0o775, tree, attacker=OWNER) > 50
+
+
+@needs_root
+def test_an_acl_whose_mask_takes_write_away_leaves_the_directory_locked_and_the_user_out(tmp_path):
+    tree, directory, secret, held = swap_tree(tmp_path, OLD_OWNER, 0o755)
+    grant_user_write(directory, mask=5)  # user:OWNER:rwx, but the mask caps it to r-x
+    assert stat.S_IMODE(os.lstat(str(directory)).st_mode) == 0o755
+    os.close(held)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(OWNER[1])
+            os.setuid(OWNER[0])
+            os.rename(str(directory / "y"), str(directory / "f"))
+            os._exit(1)
+        except PermissionError:
+            os._exit(0)
+        finally:
+            os._exit(2)
+    assert os.waitpid(pid, 0)[1] == 0  # the kernel agrees: the user cannot change names in it
+    used = []
+    real = repair._chown_at
+
+    def chown_at(name, uid, gid, dir_fd, follow_symlinks):
+        used.append(name)
+        real(name, uid, gid, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(repair, "_chown_at", chown_at)
+        report = repair.repair(str(tree), *OWNER)
+    assert "y" in used and owner(directory / "y") == OWNER and owner(directory) == OWNER
+    assert owner(secret) == (0, 0) and report.refused == 1
+
+
+def move_between(first: str, second: str, name: str) -> Callable[[], None]:
+    def steps() -> None:
+        os.rename(os.path.join(first, name), os.path.join(second, name))
+        os.rename(os.path.join(second, name), os.path.join(first, name))
+    return steps
+
+
+@needs_root
+def test_the_old_owner_cannot_make_a_hard_link_to_outside_count_twice_in_locked_directories(tmp_path):
+    # A/x is a name of the secret (whose other name is outside). Were A and B not made root's before
+    # their listings, the old uid could move x from A to B between the two listings: counted twice,
+    # it would match the secret's link count of 2.
+    tree, outside = user_tree(tmp_path, "A", "B")
+    os.link(str(outside / "secret"), str(tree / "A" / "x"))
+    secret = outside / "secret"
+
+    def before_each() -> None:
+        for name in ("A", "B"):
+            os.lchown(str(tree / name), *OLD_OWNER)
+            os.chmod(str(tree / name), 0o755)
+
+    with racing_user(tree, move_between("A", "B", "x"), who=OLD_OWNER):
+        rounds = repair_while_racing(tree, secret, before_each)
+    assert rounds > 50 and os.stat(str(secret)).st_nlink == 2
+
+
+@needs_root
+def test_a_directory_whose_mode_changed_before_it_was_made_roots_is_not_locked(tmp_path, monkeypatch):
+    # Entered as the old owner's 0755 (lockable); then, before it is made root's, the old owner makes it
+    # 0777. The fstat after taking it shows that: given to the user at once, its entries the careful way.
+    tree, directory, secret, held = swap_tree(tmp_path, OLD_OWNER, 0o755)
+    os.close(held)
+    real_lock, by_name = repair._Walk.lock, []
+
+    def lock(walk, node):
+        if node.lockable and node.name == "D":
+            os.chmod(str(directory), 0o777)
+        return real_lock(walk, node)
+
+    monkeypatch.setattr(repair._Walk, "lock", lock)
+    monkeypatch.setattr(repair, "_chown_at", lambda name, *a, **k: by_name.append(name))
+    report = repair.repair(str(tree), *OWNER)
+    assert by_name == [] and owner(directory / "y") == OWNER and owner(directory) == OWNER
+    assert stat.S_IMODE(os.lstat(str(directory)).st_mode) == 0o777 and owner(secret) == (0, 0)
+    assert report.refused == 1 and report.error_count == 1
+
+
+KILL_PRELUDE = """\
+import os, signal, sys
+sys.path.insert(0, {feature!r})
+from uv_user import repair
+calls = [0]
+real = repair._chown_at
+def chown_at(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == {after}:
+        os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of the walk: no finally runs
+    real(*args, **kwargs)
+repair._chown_at = chown_at
+repair.repair({tree!r}, {uid}, {gid}, state={state!r})
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("after", [1, 30, 70, 110])  # of 120: the env's bin, then the cache's half of the links
+def test_a_repair_killed_midway_leaves_nothing_worse_and_the_next_one_finishes(tmp_path, after):
+    # A uv-shaped tree of the old owner's: the env's files hard-linked into the cache (their directories
+    # stay root's until both names are counted), plain files, a name of the secret. Killed after
+    # ``after`` changes by name: the secret is untouched, every mode is as it was, every owner is the
+    # old one, the user's, or (directories only) root's with the old group; the next repair finishes.
+    tree, outside = user_tree(tmp_path, "venv/lib/pkg", "cache/archive/pkg", "venv/bin")
+    for i in range(60):
+        (tree / "cache" / "archive" / "pkg" / "m{}.py".format(i)).write_text("")
+        os.link(str(tree / "cache" / "archive" / "pkg" / "m{}.py".format(i)),
+                str(tree / "venv" / "lib" / "pkg" / "m{}.py".format(i)))
+        (tree / "venv" / "bin" / "t{}".format(i)).write_text("")
+    chown_tree(tree, *OLD_OWNER)
+    os.link(str(outside / "secret"), str(tree / "venv" / "k"))  # after: chown_all would re-own the secret
+    modes = {path: os.lstat(path).st_mode for path in walk_names(tree)}
+    state = tmp_path / "state" / "repair.json"
+    code = KILL_PRELUDE.format(feature=str(FEATURE_DIR), after=after, tree=str(tree), uid=OWNER[0], gid=OWNER[1],
+                               state=str(state))
+    killed = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    assert owner(outside / "secret") == (0, 0)
+    taken = []
+    del modes[str(tree / "venv" / "k")]  # the secret's name
+    for path, mode in modes.items():
+        st = os.lstat(path)
+        assert st.st_mode == mode, path
+        if (st.st_uid, st.st_gid) == (0, OLD_OWNER[1]):
+            assert stat.S_ISDIR(st.st_mode), path
+            taken.append(path)
+        else:
+            assert (st.st_uid, st.st_gid) in (OLD_OWNER, OWNER), path
+    assert taken, "killed after the walk: nothing was under way"
+    report = repair.repair(str(tree), *OWNER, state=str(state))  # the lock died with the process
+    assert report.refused == 1 and report.error_count == 1 and not report.incomplete
+    assert [path for path in walk_names(tree) if owner(Path(path)) != OWNER] == [str(tree / "venv" / "k")]
+    assert owner(outside / "secret") == (0, 0)
+
+
+def walk_names(tree: Path) -> List[str]:
+    return [str(tree)] + [os.path.join(base, name) for base, dirs, files in os.walk(str(tree))
+                          for name in dirs + files]
+
+
+@needs_root
+def test_repairs_take_turns_and_one_that_cannot_wait_changes_nothing(tmp_path):
+    import fcntl
+
+    tree, _ = user_tree(tmp_path, "venv/lib")
+    (tree / "venv" / "lib" / "mod.py").write_text("")
+    chown_tree(tree, *OLD_OWNER)
+    state = tmp_path / "state" / "repair.json"
+    other_repair = status.lock(repair.lock_path(str(state)))  # what another repair holds while it works
+    lock_file = Path(repair.lock_path(str(state)))
+    assert stat.S_IMODE(os.lstat(str(lock_file)).st_mode) == 0o600 and owner(lock_file) == (0, 0)
+    try:
+        fcntl.flock(other_repair, fcntl.LOCK_EX)
+        report = repair.repair(str(tree), *OWNER, deadline=time.monotonic() + 0.3, state=str(state))
+        assert report.incomplete and report.changed == 0 and owner(tree) == OLD_OWNER
+    finally:
+        os.close(other_repair)
+    report = repair.repair(str(tree), *OWNER, state=str(state))
+    assert report.complete and report.changed == 4 and owner(tree / "venv" / "lib" / "mod.py") == OWNER
+
+
+@needs_root
+def test_without_a_lock_file_root_alone_can_hold_no_directory_is_locked(tmp_path, monkeypatch):
+    tree, outside = user_tree(tmp_path, "venv/lib")
+    (tree / "venv" / "lib" / "mod.py").write_text("")
+    chown_tree(tree, *OLD_OWNER)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(str(shared), 0o777)  # anyone could plant or hold a lock file here
+    monkeypatch.setattr(repair, "_chown_at", lambda *a, **k: pytest.fail("changed by name without the lock"))
+    report = repair.repair(str(tree), *OWNER, state=str(shared / "repair.json"))
+    assert report.complete and [p for p in walk_names(tree) if owner(Path(p)) != OWNER] == []
+    assert not os.path.lexists(str(shared / "repair.lock"))

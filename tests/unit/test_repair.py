@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from harness.common import run
 from harness.devcontainer import chown_tree
@@ -190,7 +192,15 @@ def test_an_entry_that_cannot_be_changed_is_reported_and_the_rest_is_changed(tre
             raise PermissionError(1, "Operation not permitted")
         real(fd, st, uid, gid)
 
+    real_at = repair._chown_at
+
+    def chown_at(name, uid, gid, dir_fd, follow_symlinks):  # cache is root's: locked, changed by name
+        if os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_ino == stuck:
+            raise PermissionError(1, "Operation not permitted")
+        real_at(name, uid, gid, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
     monkeypatch.setattr(repair, "_chown_fd", chown_fd)
+    monkeypatch.setattr(repair, "_chown_at", chown_at)
     report = repair.repair(str(tree.root), *OWNER)
     assert report.errors == ["{}: Operation not permitted".format(tree.root / "cache" / "gid-only")]
     assert report.error_count == 1 and report.changed == len(tree.mismatched) - 2
@@ -367,6 +377,8 @@ def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeyp
     (root / "cache" / "mod.py").write_text("")
     os.link(str(root / "cache" / "mod.py"), str(root / "mod.py"))
     chown_tree(root, *STRANGER)
+    for directory in (root, root / "cache"):  # group-writable: names someone may move, counted the careful way
+        os.chmod(str(directory), 0o775)
 
     class NoInotify:
         def __init__(self) -> None:
@@ -379,6 +391,26 @@ def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeyp
         root / "cache" / "mod.py")] or report.errors == [
         "{}: its names could not be counted safely (inotify: Too many open files)".format(root / "mod.py")]
     assert tuple(os.lstat(str(root / "mod.py"))[4:6]) == STRANGER
+
+
+@needs_root
+def test_hard_links_in_locked_directories_need_no_inotify(tmp_path, monkeypatch):
+    # The same tree with its directories 0755 (a remap's): no one but root can move a name while they
+    # are root's, so the names are counted as listed.
+    root = tmp_path / "tree"
+    (root / "cache").mkdir(parents=True)
+    (root / "cache" / "mod.py").write_text("")
+    os.link(str(root / "cache" / "mod.py"), str(root / "mod.py"))
+    chown_tree(root, *STRANGER)
+
+    class NoInotify:
+        def __init__(self) -> None:
+            raise AssertionError("inotify was asked for")
+
+    monkeypatch.setattr(repair, "_Watcher", NoInotify)
+    report = repair.repair(str(root), *OWNER)
+    assert (report.changed, report.refused, report.errors) == (3, 0, [])
+    assert not_owned_by(root, OWNER) == []
 
 
 # ----------------------------------------------------------------------------- for a user, with a status file
@@ -426,6 +458,44 @@ def test_the_status_file_is_never_written_through_a_link(tmp_path):
     assert status.write(str(tmp_path / "theirs" / "repair.json"), {}) == \
         "{} is not root's alone (owner {}, mode 755)".format(tmp_path / "theirs", STRANGER[0])
     assert os.listdir(str(tmp_path / "theirs")) == []
+
+
+_PLAIN = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                   max_size=4), max_leaves=12)
+
+
+@settings(deadline=None, max_examples=400)
+@given(st.dictionaries(st.text(max_size=12), _PLAIN, max_size=8))
+@example({"errors": ["bad\udcff\nname", "\x7f\U0001f600"], "seconds": float("inf"), "x": float("nan")})
+def test_the_status_file_is_written_as_json_would_write_it(state):
+    # status.dumps stands in for json.dumps at every start (json imports re: milliseconds).
+    assert status.dumps(state) == json.dumps(state, sort_keys=True)
+
+
+_JSON_TEXT = st.one_of(_PLAIN.map(lambda value: json.dumps(value, indent=2, sort_keys=True)),
+                      _PLAIN.map(json.dumps), st.text(max_size=30),
+                      st.text(alphabet='{}[]",: \t\n01eE.-+truefalsnNIiy\\u', max_size=30))
+
+
+def same(a, b) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # NaN included
+
+
+@settings(deadline=None, max_examples=600)
+@given(_JSON_TEXT)
+@example(json.dumps({"username": "vscode", "options": {"autoSync": "lock"}}, indent=2, sort_keys=True))
+@example("\ufeff{}")
+@example('{"a": 1} {"b": 2}')
+def test_the_install_record_is_read_as_json_loads_reads_it(text):
+    # repair.json_loads stands in for json.loads at every start (the json package imports re).
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            repair.json_loads(text)
+        return
+    assert same(repair.json_loads(text), expected)
 
 
 def test_not_root_without_sudo_the_repair_says_what_to_run(tmp_path, monkeypatch):

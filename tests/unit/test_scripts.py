@@ -287,7 +287,7 @@ def test_the_entrypoint_without_arguments_exits_0(layout, recorder):
 
 def test_the_installed_command_runs_the_images_python_by_absolute_path():
     text = scripts.command("/usr/bin/python3")
-    assert "exec /usr/bin/python3 -E -s /usr/local/share/uv-user/uv-user.py \"$@\"" in text
+    assert "exec /usr/bin/python3 -E -s -S /usr/local/share/uv-user/uv-user.py \"$@\"" in text
 
 
 def test_generated_scripts_parse_in_posix_sh():

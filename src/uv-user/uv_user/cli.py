@@ -10,16 +10,19 @@ bug prints a traceback.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from typing import List, Optional
 
 from . import __version__, paths, repair
 from .errors import UvUserError
 from .text import shown
-from .autosync import AUTO_SYNC_MODES
+
+# `uv-user repair --entrypoint` runs at every container start: what only the other commands need
+# (argparse, autosync, json, typing) is imported where they use it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Dict, List, Optional
 
 
 def log(message: str) -> None:
@@ -27,6 +30,8 @@ def log(message: str) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    import json
+
     from . import apply, facts, index, net, options, plan
 
     chosen = options.read(os.environ)
@@ -100,6 +105,8 @@ def describe(report: repair.Report, seconds: Optional[float], state: str = paths
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """autoSync from the lifecycle hook (or by hand): ownership first, then uv sync."""
+    import argparse
+
     from . import autosync
 
     # The CLI does not wait for the start-time repair: what uv needs comes first, bounded like a start.
@@ -124,6 +131,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from .autosync import AUTO_SYNC_MODES
+
     top = argparse.ArgumentParser(prog="uv-user", description="uv with a user-owned project environment.")
     top.add_argument("--version", action="version", version="uv-user " + __version__)
     sub = top.add_subparsers(dest="command")
@@ -170,8 +181,46 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+# `uv-user repair`'s options as the parser defines them (parser() below): flags, and options with a value.
+_REPAIR_FLAGS = {"--entrypoint": "entrypoint", "--dry-run": "dry_run", "--continue": "resume"}
+_REPAIR_VALUES = {"--user": "user", "--root": "root", "--state": "state", "--max-seconds": "max_seconds",
+                  "--record": "record"}
+
+
+def repair_args(argv: List[str]) -> Optional[argparse.Namespace]:
+    """What the parser makes of a plain ``repair`` command line (entrypoint.sh's ``repair
+    --entrypoint``, the detached continuation's), read by hand: importing argparse takes longer than
+    starting Python does, and every container start runs one. None for anything else (``--opt=value``,
+    abbreviations, values starting with "-", --help, mistakes): the parser reads those, and says what
+    is wrong. A test holds the two to the same result."""
+    if argv[:1] != ["repair"]:
+        return None
+    found: Dict[str, object] = dict(command="repair", func=cmd_repair, dry_run=False, entrypoint=False, user="",
+                                    root=paths.ROOT, max_seconds=0.0, state=paths.REPAIR_STATE, resume=False,
+                                    record="")
+    rest = argv[1:]
+    while rest:
+        option = rest.pop(0)
+        if option in _REPAIR_FLAGS:
+            found[_REPAIR_FLAGS[option]] = True
+        elif option in _REPAIR_VALUES and rest and not rest[0].startswith("-"):
+            value: object = rest.pop(0)
+            if option == "--max-seconds":
+                try:
+                    value = float(str(value))  # what the parser's type=float does
+                except ValueError:
+                    return None
+            found[_REPAIR_VALUES[option]] = value
+        else:
+            return None
+    import types
+
+    return types.SimpleNamespace(**found)  # type: ignore[return-value]
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = repair_args(argv) or parser().parse_args(argv)
     if not getattr(args, "func", None):
         parser().print_help()
         return 2

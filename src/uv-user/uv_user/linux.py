@@ -14,10 +14,14 @@ import errno
 import os
 import stat
 import struct
-from typing import Callable, Dict, Optional, Set, Tuple
 
-Key = Tuple[int, int]  # (st_dev, st_ino)
+TYPE_CHECKING = False  # typing is for type checkers: importing it costs every start milliseconds
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Set, Tuple
 
+    Key = Tuple[int, int]  # (st_dev, st_ino)
+
+_O_PATH = getattr(os, "O_PATH", 0o10000000)
 _AT_EMPTY_PATH = 0x1000
 _AT_SYMLINK_NOFOLLOW = 0x100
 
@@ -120,14 +124,37 @@ def statx_at(dir_fd: int, name: bytes) -> Optional[Tuple[Key, int]]:
     return (os.makedev(major, minor), ino), _STATX_MNT.unpack_from(raw, 144)[0]
 
 
-def mount_id(fd: int) -> Optional[int]:
-    """The id of the mount an fd is on, or None when neither statx nor /proc can tell."""
+def mount_id(fd: int, proc_first: bool = False) -> Optional[int]:
+    """The id of the mount an fd is on, or None when neither statx nor /proc can tell.
+
+    ``proc_first``: ask /proc's fdinfo first when ctypes is not loaded yet, for a single answer
+    (loading ctypes for statx costs more than reading one small file)."""
+    if proc_first and not _Libc.loaded:
+        found_in_proc = _fdinfo_mount_id(fd)
+        if found_in_proc is not None:
+            return found_in_proc
     try:
         found = statx_at(fd, b"")
     except OSError:
         found = None
-    if found is not None:
-        return found[1]
+    return found[1] if found is not None else _fdinfo_mount_id(fd)
+
+
+def mount_id_at(dir_fd: int, name: str) -> Optional[int]:
+    """The id of the mount ``name`` in ``dir_fd`` is on (a mount point's own), never through a link;
+    None when neither statx nor /proc can tell. Raises OSError when there is no such name."""
+    if _Libc.loaded:
+        found = statx_at(dir_fd, os.fsencode(name))
+        if found is not None:
+            return found[1]
+    fd = os.open(name, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        return mount_id(fd, proc_first=True)
+    finally:
+        os.close(fd)
+
+
+def _fdinfo_mount_id(fd: int) -> Optional[int]:
     try:
         with open("/proc/self/fdinfo/{}".format(fd), "rb") as handle:
             for line in handle:

@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import List, Optional
+TYPE_CHECKING = False  # typing is for type checkers: importing it costs every start milliseconds
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 MOUNTINFO = "/proc/self/mountinfo"
 
 
-@dataclass(frozen=True)
 class MountRow:
-    """One line of mountinfo (proc(5)): ids, the filesystem's major:minor, where it is mounted, what it is."""
+    """One line of mountinfo (proc(5)): ids, the filesystem's major:minor, where it is mounted, what it is.
 
-    ident: int
-    parent: int
-    device: str  # "major:minor" of the filesystem, as st_dev would show it
-    mount_point: str
-    fstype: str
-    source: str
+    A plain class, not a dataclass: the repair reads the table at every start, and dataclasses costs
+    more to import than the whole table does to read."""
+
+    __slots__ = ("ident", "parent", "device", "mount_point", "fstype", "source")
+
+    def __init__(self, ident: int, parent: int, device: str, mount_point: str, fstype: str, source: str) -> None:
+        self.ident, self.parent = ident, parent
+        self.device = device  # "major:minor" of the filesystem, as st_dev would show it
+        self.mount_point, self.fstype, self.source = mount_point, fstype, source
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MountRow) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "MountRow({})".format(", ".join("{}={!r}".format(k, v) for k, v in zip(self.__slots__, self._fields())))
 
 
 def unescape(field_text: str) -> str:
     """mountinfo escapes space, tab, newline and backslash as octal (\\040 ...)."""
+    if "\\" not in field_text:
+        return field_text
+    import re  # rarely needed: not at every start
+
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_text)
 
 

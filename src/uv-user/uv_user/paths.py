@@ -7,7 +7,10 @@ it cannot depend on options, so neither can these paths.
 from __future__ import annotations
 
 import posixpath
-from typing import Dict, Tuple
+
+TYPE_CHECKING = False  # typing is for type checkers: importing it costs every start milliseconds
+if TYPE_CHECKING:
+    from typing import Dict, Tuple
 
 ROOT = "/opt/uv-user"
 VENV = ROOT + "/venv"

@@ -152,9 +152,12 @@ def entrypoint_line(start_shell_path: str = paths.START_SHELL) -> str:
 
 
 def command(python: str, share: str = paths.SHARE) -> str:
-    """/usr/local/bin/uv-user: the image's own python3 by absolute path, never one found on PATH."""
+    """/usr/local/bin/uv-user: the image's own python3 by absolute path, never one found on PATH.
+
+    -S: uv-user is stdlib-only, so the image's site-packages (and the code their .pth files run at
+    each interpreter start, as root at every container start) are never loaded."""
     return """\
 #!/bin/sh
-# uv-user command (doctor, repair, sync): runs on the image's own python3.
-exec {python} -E -s {script} "$@"
+# uv-user command (doctor, repair, sync): runs on the image's own python3, without its site-packages.
+exec {python} -E -s -S {script} "$@"
 """.format(python=_q(python), script=_q(share + "/uv-user.py"))

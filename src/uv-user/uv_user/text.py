@@ -11,7 +11,10 @@ first; :func:`one_line` is the last line of defence for a whole message.
 from __future__ import annotations
 
 import os
-from typing import Union
+
+TYPE_CHECKING = False  # typing is for type checkers: importing it costs every start milliseconds
+if TYPE_CHECKING:
+    from typing import Union
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
