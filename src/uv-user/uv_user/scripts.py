@@ -32,21 +32,25 @@ def _q(value: str) -> str:
     return shlex.quote(value)
 
 
-def drop_user_tree(root: str = paths.ROOT, indent: str = "    ") -> str:
-    """Shell that rebuilds PATH without ``root`` and anything below it (order otherwise kept)."""
+def path_without(pattern: str, indent: str = "") -> str:
+    """Shell that rebuilds PATH without the entries a ``case`` ``pattern`` matches (order otherwise kept)."""
     lines = [
         'uv_user_rest="${PATH}:"',
         "PATH=",
         'while [ -n "${uv_user_rest}" ]; do',
         '    uv_user_dir="${uv_user_rest%%:*}"',
         '    uv_user_rest="${uv_user_rest#*:}"',
-        '    case "${{uv_user_dir}}" in {0}|{0}/*) ;; *) PATH="${{PATH:+${{PATH}}:}}${{uv_user_dir}}" ;; esac'.format(
-            _q(root)),
+        '    case "${{uv_user_dir}}" in {}) ;; *) PATH="${{PATH:+${{PATH}}:}}${{uv_user_dir}}" ;; esac'.format(pattern),
         "done",
         "export PATH",
         "unset uv_user_rest uv_user_dir",
     ]
     return "".join(indent + line + "\n" for line in lines)
+
+
+def drop_user_tree(root: str = paths.ROOT, indent: str = "    ") -> str:
+    """Shell that rebuilds PATH without ``root`` and anything below it (order otherwise kept)."""
+    return path_without("{0}|{0}/*".format(_q(root)), indent)
 
 
 def root_on_user_tree(root: str = paths.ROOT, env: str = paths.VENV) -> str:
@@ -72,25 +76,16 @@ def profile(root: str = paths.ROOT, env: str = paths.VENV, cache: str = paths.CA
 # they were, and uv gets the same settings the container's environment gives it (values
 # already set win). Root gets them only when the tree is root's own: the dev user can write
 # every program in it, so a root login shell must not find them first.
-uv_user_first={bin}:{tool_bin}
-uv_user_rest="${{PATH}}:"
-PATH=
-while [ -n "${{uv_user_rest}}" ]; do
-    uv_user_dir="${{uv_user_rest%%:*}}"
-    uv_user_rest="${{uv_user_rest#*:}}"
-    case ":${{uv_user_first}}:" in *":${{uv_user_dir}}:"*) ;; *) PATH="${{PATH:+${{PATH}}:}}${{uv_user_dir}}" ;; esac
-done
-if {root_on_user_tree}; then
+{without_ours}if {root_on_user_tree}; then
 {drop}else
-    PATH="${{uv_user_first}}${{PATH:+:${{PATH}}}}"
+    PATH={bin}:{tool_bin}"${{PATH:+:${{PATH}}}}"
     : "${{UV_PROJECT_ENVIRONMENT:={env}}}" "${{VIRTUAL_ENV:={env}}}"
     : "${{UV_CACHE_DIR:={cache}}}" "${{UV_PYTHON_INSTALL_DIR:={pythons}}}"
     : "${{UV_TOOL_DIR:={tools}}}" "${{UV_TOOL_BIN_DIR:={tool_bin}}}"
     export UV_PROJECT_ENVIRONMENT VIRTUAL_ENV UV_CACHE_DIR UV_PYTHON_INSTALL_DIR UV_TOOL_DIR UV_TOOL_BIN_DIR
 fi
-export PATH
-unset uv_user_first uv_user_rest uv_user_dir
 """.format(bin=_q(env + "/bin"), tool_bin=_q(tool_bin), root_on_user_tree=root_on_user_tree(root, env),
+           without_ours=path_without("{}|{}".format(_q(env + "/bin"), _q(tool_bin))),
            drop=drop_user_tree(root), env=env, cache=cache, pythons=pythons, tools=tools)
 
 
