@@ -370,13 +370,19 @@ def test_only_bind_mounts_of_the_trees_own_filesystem_below_its_mount_need_each_
     assert rows[-1].mount_point == "/srv/same volume"
 
 
-@needs_root
-def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeypatch):
+def linked_tree(tmp_path) -> Path:
+    """tree/cache/mod.py hard-linked as tree/mod.py (as uv links its cache into an env), a stranger's."""
     root = tmp_path / "tree"
     (root / "cache").mkdir(parents=True)
     (root / "cache" / "mod.py").write_text("")
     os.link(str(root / "cache" / "mod.py"), str(root / "mod.py"))
     chown_tree(root, *STRANGER)
+    return root
+
+
+@needs_root
+def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeypatch):
+    root = linked_tree(tmp_path)
     for directory in (root, root / "cache"):  # group-writable: names someone may move, counted the careful way
         os.chmod(str(directory), 0o775)
 
@@ -397,11 +403,7 @@ def test_without_inotify_hard_links_are_left_alone_and_said_so(tmp_path, monkeyp
 def test_hard_links_in_locked_directories_need_no_inotify(tmp_path, monkeypatch):
     # The same tree with its directories 0755 (a remap's): no one but root can move a name while they
     # are root's, so the names are counted as listed.
-    root = tmp_path / "tree"
-    (root / "cache").mkdir(parents=True)
-    (root / "cache" / "mod.py").write_text("")
-    os.link(str(root / "cache" / "mod.py"), str(root / "mod.py"))
-    chown_tree(root, *STRANGER)
+    root = linked_tree(tmp_path)
 
     class NoInotify:
         def __init__(self) -> None:
